@@ -1,0 +1,195 @@
+//! The ticket life cycle after admission: commit, cancel, release, touch.
+//!
+//! Each operation is decided by one compare-and-swap on the ticket word,
+//! which holds state, generation and deadline together, so of any set of
+//! racing operations on one ticket exactly one that expects a given state
+//! wins, and a lease that has run out turns every operation into expiry.
+//! Only after winning does an operation move the engine's counts, with a
+//! second atomic step that checks the engine generation the ticket recorded:
+//! a ticket of a removed engine never touches the slot's next owner.
+//!
+//! Commit keeps the ticket `busy` between its two steps; every other
+//! operation treats a busy ticket as not (yet) active, so a release can never
+//! decrement `active` before the commit incremented it.
+
+use crate::clock::{ms32, reached};
+use crate::error::{Error, Result};
+use crate::freelist;
+use crate::handle::Ticket;
+use crate::layout::TicketSlot;
+use crate::sync::Ordering;
+use crate::table::Table;
+use crate::ticket_word::{unpack_engine_ref, TicketState, TicketWord};
+use crate::word::EngineWord;
+
+impl Table {
+    /// The slot of ticket `t` and the generation it claims.
+    #[inline]
+    pub(crate) fn ticket_slot(&self, t: Ticket) -> Result<(u32, u32, &TicketSlot)> {
+        let (index, gen) = t.unpack(self.tag).ok_or(Error::Stale)?;
+        let slot = self.tickets().get(index as usize).ok_or(Error::Stale)?;
+        Ok((index, gen, slot))
+    }
+
+    /// `true` when `w`'s lease (for its state) has run out at `now` (ms32).
+    #[inline]
+    pub(crate) fn lease_over(&self, w: TicketWord, now: u32) -> bool {
+        let lease = match w.state() {
+            TicketState::Pending => self.pending_lease(),
+            TicketState::Active => self.active_lease(),
+            _ => 0,
+        };
+        lease != 0 && !w.busy() && reached(now, w.deadline())
+    }
+
+    /// Applies `f` to engine `index` if it still has generation `gen`;
+    /// `true` when the word changed.
+    #[inline]
+    pub(crate) fn engine_apply(
+        &self,
+        index: u32,
+        gen: u16,
+        f: impl Fn(EngineWord) -> Option<EngineWord>,
+    ) -> bool {
+        let Some(cell) = self.words().get(index as usize) else { return false };
+        // AcqRel for the same reason as `Table::update_engine`. fetch_update
+        // retries when another thread changed the word; `f` and the
+        // generation check are re-applied to the fresh value, so it is
+        // correct, and the other thread's change completed, so it is
+        // lock-free.
+        cell.word
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |raw| {
+                let w = EngineWord(raw);
+                if w.is_registered() && w.generation() == gen {
+                    f(w).map(|n| n.0)
+                } else {
+                    None
+                }
+            })
+            .is_ok()
+    }
+
+    /// Finishes a ticket whose finishing CAS this thread won: moves the
+    /// engine's count, then returns the slot to the free list.
+    pub(crate) fn finish(&self, index: u32, slot: &TicketSlot, was: TicketWord, expired: bool) {
+        // Relaxed: the slot is ours alone since our CAS (nobody reuses it
+        // before we push it), and the AcqRel CAS made the reservation's
+        // write of this field visible.
+        let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
+        let f = match was.state() {
+            TicketState::Pending => EngineWord::drop_pending,
+            _ => EngineWord::drop_active,
+        };
+        if self.engine_apply(eindex, egen, f) && expired {
+            if let Some(meta) = self.metas().get(eindex as usize) {
+                meta.expired_total.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        freelist::push(&self.header().free_head, self.tickets(), index);
+    }
+
+    /// Tries to reclaim `slot` whose word was `w` and whose lease is over.
+    /// `false` if another thread changed the word first.
+    pub(crate) fn try_expire(&self, index: u32, slot: &TicketSlot, w: TicketWord) -> bool {
+        // AcqRel: Acquire to see the engine reference, Release so that the
+        // next owner of the slot (after `push`) sees the freed word.
+        let won = slot
+            .word
+            .compare_exchange(w.0, w.finished().0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if won {
+            self.finish(index, slot, w, true);
+        }
+        won
+    }
+
+    /// Runs `decide` on the current word of ticket `t` until its CAS wins or
+    /// it gives up. `decide` returns the next word, or an error. If the lease
+    /// is over, the ticket is reclaimed instead and the answer is `Stale`.
+    fn transition(
+        &self,
+        t: Ticket,
+        want: TicketState,
+        decide: impl Fn(TicketWord) -> TicketWord,
+    ) -> Result<(u32, &TicketSlot, TicketWord, TicketWord)> {
+        let (index, gen, slot) = self.ticket_slot(t)?;
+        let now = ms32(self.now_ns());
+        // Acquire pairs with the Release stores/CASes that published this
+        // incarnation of the ticket (its engine reference in particular).
+        let mut cur = TicketWord(slot.word.load(Ordering::Acquire));
+        loop {
+            if !cur.is(want, gen) {
+                return Err(Error::Stale);
+            }
+            if self.lease_over(cur, now) {
+                if self.try_expire(index, slot, cur) {
+                    return Err(Error::Stale);
+                }
+                // Someone else changed the ticket first: look again.
+                cur = TicketWord(slot.word.load(Ordering::Acquire));
+                continue;
+            }
+            let next = decide(cur);
+            // AcqRel: Acquire as above; Release so that whoever next reads
+            // this word (the same holder later, a sweeper, the slot's next
+            // owner) sees what we did before. On failure another thread
+            // changed the word (expiry, a racing operation on the same
+            // ticket, or a touch); re-checking from the value it left is
+            // correct.
+            match slot.word.compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok((index, slot, cur, next)),
+                Err(actual) => cur = TicketWord(actual),
+            }
+        }
+    }
+
+    /// The stream started: the pending ticket becomes active.
+    ///
+    /// `Stale` if the ticket is not pending (finished, committed, expired,
+    /// garbage) or its engine was removed, in which case the ticket is
+    /// finished too.
+    pub fn commit(&self, t: Ticket) -> Result<()> {
+        let lease = self.active_lease();
+        let now = self.now_ns();
+        let deadline = ms32(now).wrapping_add(lease);
+        let (index, slot, _, busy) =
+            self.transition(t, TicketState::Pending, |w| w.active(deadline, true))?;
+        // Relaxed: see `finish`; a busy ticket is changed by nobody else.
+        let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
+        if self.engine_apply(eindex, egen, EngineWord::commit) {
+            // Release: publishes the finished commit; nobody else writes a
+            // busy word, so a plain store is enough.
+            slot.word.store(busy.active(deadline, false).0, Ordering::Release);
+            if lease != 0 {
+                self.note_deadline(now / 1_000_000 + lease as u64);
+            }
+            Ok(())
+        } else {
+            // The engine is gone: the ticket ends here.
+            slot.word.store(busy.finished().0, Ordering::Release);
+            freelist::push(&self.header().free_head, self.tickets(), index);
+            Err(Error::Stale)
+        }
+    }
+
+    /// The stream did not start: the pending ticket is given back.
+    pub fn cancel(&self, t: Ticket) -> Result<()> {
+        let (index, slot, was, _) = self.transition(t, TicketState::Pending, |w| w.finished())?;
+        self.finish(index, slot, was, false);
+        Ok(())
+    }
+
+    /// The stream ended: the active ticket is given back.
+    pub fn release(&self, t: Ticket) -> Result<()> {
+        let (index, slot, was, _) = self.transition(t, TicketState::Active, |w| w.finished())?;
+        self.finish(index, slot, was, false);
+        Ok(())
+    }
+
+    /// The stream is still alive: extends the active lease from now.
+    pub fn touch(&self, t: Ticket) -> Result<()> {
+        let lease = self.active_lease();
+        let deadline = ms32(self.now_ns()).wrapping_add(lease);
+        self.transition(t, TicketState::Active, |w| w.with_deadline(deadline)).map(drop)
+    }
+}

@@ -1,0 +1,142 @@
+//! Owning the table's memory: allocation, initialisation and release.
+//!
+//! A [`Region`] is the one place that turns the raw block described in
+//! [`crate::layout`] into typed slices. An in-process table lives in one heap
+//! allocation; a shared table (later) in a file mapping, with the very same
+//! bytes.
+
+use crate::config::Config;
+use crate::layout::{
+    EngineMeta, EngineWordCell, Header, Layout, RawConfig, TicketSlot, LAYOUT_VERSION, MAGIC,
+    REGION_ALIGN,
+};
+use crate::sync::{AtomicU32, AtomicU64};
+use crossbeam_utils::CachePadded;
+use std::alloc;
+use std::ptr::NonNull;
+
+pub(crate) struct Region {
+    base: NonNull<u8>,
+    layout: Layout,
+    engines: u32,
+    tickets: u32,
+}
+
+// SAFETY: the region is only ever accessed through shared references to
+// atomics (and immutable header fields written before the `Region` exists),
+// so sending or sharing it between threads is sound.
+unsafe impl Send for Region {}
+// SAFETY: as above: every mutable field is an atomic.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// A fresh, initialised table on the heap. `cfg` must be validated.
+    pub(crate) fn new_heap(cfg: &Config, tag: u16) -> Option<Region> {
+        let layout = Layout::for_sizes(cfg.max_engines, cfg.max_tickets);
+        let mem = alloc::Layout::from_size_align(layout.total, REGION_ALIGN).ok()?;
+        // SAFETY: `mem` has a nonzero size (the header alone is nonzero).
+        let base = NonNull::new(unsafe { alloc::alloc_zeroed(mem) })?;
+        // SAFETY: `base` points to `layout.total` writable bytes aligned to
+        // REGION_ALIGN, exclusively ours, which is what `init` requires.
+        unsafe { init(base.as_ptr(), cfg, tag, &layout) };
+        Some(Region { base, layout, engines: cfg.max_engines, tickets: cfg.max_tickets })
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: offset 0 holds a Header initialised by `init`; it lives as
+        // long as `self`.
+        unsafe { &*(self.base.as_ptr() as *const Header) }
+    }
+    pub(crate) fn engine_words(&self) -> &[EngineWordCell] {
+        // SAFETY: `engines` initialised cells start at `engines_off`, inside
+        // the allocation and suitably aligned (see Layout).
+        unsafe { slice_at(self.base, self.layout.engines_off, self.engines as usize) }
+    }
+    pub(crate) fn engine_metas(&self) -> &[EngineMeta] {
+        // SAFETY: as for `engine_words`, at `metas_off`.
+        unsafe { slice_at(self.base, self.layout.metas_off, self.engines as usize) }
+    }
+    pub(crate) fn tickets(&self) -> &[TicketSlot] {
+        // SAFETY: as for `engine_words`, at `tickets_off`.
+        unsafe { slice_at(self.base, self.layout.tickets_off, self.tickets as usize) }
+    }
+    /// Size of the block in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.layout.total
+    }
+}
+
+/// # Safety
+/// `base + off` must start `n` initialised, aligned `T`s that outlive `'a`.
+unsafe fn slice_at<'a, T>(base: NonNull<u8>, off: usize, n: usize) -> &'a [T] {
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts(base.as_ptr().add(off) as *const T, n) }
+}
+
+/// Writes a fresh table into `base`.
+///
+/// # Safety
+/// `base` must point to `layout.total` writable bytes, aligned to
+/// `REGION_ALIGN`, that nobody else accesses during the call.
+pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout) {
+    let header = Header {
+        magic: MAGIC,
+        version: LAYOUT_VERSION,
+        ready: AtomicU32::new(0),
+        total_size: layout.total as u64,
+        config: RawConfig::from(cfg),
+        tag: tag as u32,
+        engines_off: layout.engines_off as u64,
+        metas_off: layout.metas_off as u64,
+        tickets_off: layout.tickets_off as u64,
+        control: CachePadded::new(AtomicU64::new(0)),
+        // The free list starts as the chain 0 -> 1 -> ... -> n-1.
+        free_head: CachePadded::new(AtomicU64::new(1)),
+        next_expiry_ms: CachePadded::new(AtomicU64::new(u64::MAX)),
+        engine_hwm: CachePadded::new(AtomicU32::new(0)),
+    };
+    // SAFETY (all writes below): each target lies inside the block at an
+    // offset computed by `layout` for exactly these types and counts, is
+    // aligned (REGION_ALIGN-aligned region starts, natural element stride),
+    // and is exclusively ours per the function's contract.
+    unsafe {
+        std::ptr::write(base as *mut Header, header);
+        let words = base.add(layout.engines_off) as *mut EngineWordCell;
+        let metas = base.add(layout.metas_off) as *mut EngineMeta;
+        for i in 0..cfg.max_engines as usize {
+            std::ptr::write(words.add(i), EngineWordCell::new());
+            std::ptr::write(metas.add(i), EngineMeta::new());
+        }
+        let tickets = base.add(layout.tickets_off) as *mut TicketSlot;
+        let n = cfg.max_tickets as usize;
+        for i in 0..n {
+            // Link to the next slot (stored as index + 1; 0 ends the list).
+            let next = if i + 1 < n { (i + 2) as u32 } else { 0 };
+            std::ptr::write(tickets.add(i), TicketSlot::new(next));
+        }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: we own the block; no reference into it outlives `self`.
+        // Dropping in place matters only under loom (whose atomics register
+        // themselves); std atomics have no drop glue.
+        unsafe {
+            let base = self.base.as_ptr();
+            std::ptr::drop_in_place(base as *mut Header);
+            let words = base.add(self.layout.engines_off) as *mut EngineWordCell;
+            let metas = base.add(self.layout.metas_off) as *mut EngineMeta;
+            for i in 0..self.engines as usize {
+                std::ptr::drop_in_place(words.add(i));
+                std::ptr::drop_in_place(metas.add(i));
+            }
+            let tickets = base.add(self.layout.tickets_off) as *mut TicketSlot;
+            for i in 0..self.tickets as usize {
+                std::ptr::drop_in_place(tickets.add(i));
+            }
+            let mem = alloc::Layout::from_size_align_unchecked(self.layout.total, REGION_ALIGN);
+            alloc::dealloc(base, mem);
+        }
+    }
+}

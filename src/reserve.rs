@@ -1,0 +1,166 @@
+//! Admission: `reserve` and `reserve_on`.
+//!
+//! 1. Take a free ticket slot (or `TableFull`).
+//! 2. Pick an engine (policy) and admit on it with one compare-and-swap of
+//!    its word: live, not draining, `load + 1 <= capacity`, same generation.
+//!    A failed CAS means another thread changed that engine: decide again.
+//! 3. Publish the ticket as pending with its engine and deadline.
+//!
+//! When no engine has room, expired tickets are reclaimed once and the
+//! decision is retried before answering "no capacity".
+
+use crate::clock::ms32;
+use crate::error::{Error, Result};
+use crate::freelist;
+use crate::handle::{Engine, Ticket};
+use crate::layout::EngineWordCell;
+use crate::select::{self, Candidate};
+use crate::sync::{fence, Ordering};
+use crate::table::Table;
+use crate::ticket_word::{pack_engine_ref, TicketWord};
+use crate::word::EngineWord;
+use crate::Policy;
+
+/// A successful reservation: the pending ticket and the engine it holds a
+/// slot on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reservation {
+    /// The pending ticket; commit it once the stream started, or cancel it.
+    pub ticket: Ticket,
+    /// The engine the ticket counts against.
+    pub engine: Engine,
+}
+
+/// Outcome of one admission attempt on one engine.
+enum Admit {
+    Done(EngineWord),
+    /// The engine changed under us; decide again.
+    Lost,
+}
+
+#[inline]
+fn try_admit(cell: &EngineWordCell, seen: EngineWord) -> Admit {
+    let Some(next) = seen.admit() else { return Admit::Lost };
+    // Relaxed suffices for exactness (the CAS on this one word is atomic);
+    // AcqRel additionally orders the ticket publication after it for
+    // readers that go from the ticket to the engine.
+    match cell.word.compare_exchange(seen.0, next.0, Ordering::AcqRel, Ordering::Relaxed) {
+        Ok(_) => Admit::Done(seen),
+        Err(_) => Admit::Lost,
+    }
+}
+
+impl Table {
+    /// Reserves a slot on the engine the table's policy picks.
+    ///
+    /// `Ok(None)` when no engine has room (after reclaiming expired
+    /// tickets); `Err(TableFull)` when every ticket slot is in use.
+    pub fn reserve(&self) -> Result<Option<Reservation>> {
+        self.reserve_with(None)
+    }
+
+    /// Reserves a slot on engine `e` only. `Ok(None)` when it is draining or
+    /// full; `Err(Stale)` when `e` is not a live engine handle.
+    pub fn reserve_on(&self, e: Engine) -> Result<Option<Reservation>> {
+        self.resolve(e)?;
+        self.reserve_with(Some(e))
+    }
+
+    fn reserve_with(&self, target: Option<Engine>) -> Result<Option<Reservation>> {
+        let now = self.now_ns();
+        let head = &self.header().free_head;
+        let slot = match freelist::pop(head, self.tickets()) {
+            Some(s) => s,
+            None => {
+                self.reclaim_at(now, false);
+                freelist::pop(head, self.tickets()).ok_or(Error::TableFull)?
+            }
+        };
+        let mut reclaimed = false;
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            let choice = match target {
+                Some(e) => match self.resolve(e) {
+                    Ok((index, _, w)) if w.has_room() => Some(Candidate { index, word: w }),
+                    Ok(_) => None,
+                    Err(err) => {
+                        freelist::push(head, self.tickets(), slot);
+                        return Err(err);
+                    }
+                },
+                None => self.select(),
+            };
+            let Some(c) = choice else {
+                // No room anywhere: win back expired tickets once, then
+                // decide again; otherwise the answer is "no capacity".
+                if !reclaimed && self.reclaim_at(now, false) > 0 {
+                    reclaimed = true;
+                    continue;
+                }
+                freelist::push(head, self.tickets(), slot);
+                return Ok(None);
+            };
+            let cell = &self.words()[c.index as usize];
+            match try_admit(cell, c.word) {
+                Admit::Done(w) => {
+                    let engine = Engine::pack(self.tag, c.index, w.generation());
+                    let ticket = self.publish(slot, c.index, w.generation(), now);
+                    return Ok(Some(Reservation { ticket, engine }));
+                }
+                // Another reserver or a settings change won this engine's
+                // word; its operation completed, so the table made progress.
+                // Re-deciding from fresh words is correct.
+                Admit::Lost => backoff.spin(),
+            }
+        }
+    }
+
+    #[inline]
+    fn select(&self) -> Option<Candidate> {
+        let hwm = self.engine_hwm();
+        let (words, metas) = (&self.words()[..hwm], &self.metas()[..hwm]);
+        match self.policy() {
+            Policy::LeastLoaded => select::least_loaded(words, metas),
+            Policy::FillFirst => select::fill_first(words, metas),
+            Policy::TwoChoices => select::two_choices(words, metas, select::next_seed()),
+        }
+    }
+
+    /// Writes and publishes pending ticket `slot` on engine `index`/`gen`.
+    fn publish(&self, slot: u32, index: u32, gen: u16, now: u64) -> Ticket {
+        let t = &self.tickets()[slot as usize];
+        // Relaxed: ordered before the Release store of the word below, which
+        // every operation on the ticket Acquire-loads first.
+        let free = TicketWord(t.word.load(Ordering::Relaxed));
+        t.engine.store(pack_engine_ref(index, gen), Ordering::Relaxed);
+        t.holder.store(self.holder, Ordering::Relaxed);
+        let lease = self.pending_lease();
+        let deadline = ms32(now).wrapping_add(lease);
+        let word = TicketWord::pending(free.generation(), deadline);
+        // Release pairs with the Acquire loads in `lifecycle` and `reclaim`:
+        // whoever sees the pending word sees its engine reference.
+        t.word.store(word.0, Ordering::Release);
+        let meta = &self.metas()[index as usize];
+        // Relaxed: statistics and a selection tie-break only.
+        meta.reserved_total.fetch_add(1, Ordering::Relaxed);
+        meta.last_reserved_ns.store(now, Ordering::Relaxed);
+        if lease != 0 {
+            self.note_deadline(now / 1_000_000 + lease as u64);
+        }
+        Ticket::pack(self.tag, slot, free.generation())
+    }
+
+    /// Lowers the "earliest deadline" hint that lets `reserve` skip sweeps.
+    ///
+    /// The SeqCst fence pairs with the one in `reclaim_at`: either this
+    /// thread sees the sweep's reset of the hint (and lowers it again), or
+    /// the sweep sees this thread's ticket word (and counts its deadline).
+    #[inline]
+    pub(crate) fn note_deadline(&self, deadline_ms: u64) {
+        fence(Ordering::SeqCst);
+        let hint = &self.header().next_expiry_ms;
+        if deadline_ms < hint.load(Ordering::Relaxed) {
+            hint.fetch_min(deadline_ms, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Read-only views: one engine's stats, a snapshot of all, ticket counts.
+//!
+//! Counts come from one load of the engine word, so `capacity`, `active`,
+//! `pending` and `external` of one engine are always mutually consistent;
+//! the metadata is validated against the word with the seqlock re-check.
+
+use crate::engines::{read_key, KEY_MAX};
+use crate::error::{Error, Result};
+use crate::handle::Engine;
+use crate::sync::{fence, Ordering};
+use crate::table::Table;
+use crate::ticket_word::{TicketState, TicketWord};
+use crate::word::{EngineState, EngineWord};
+
+/// A consistent view of one engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineStats {
+    /// The engine's handle.
+    pub engine: Engine,
+    key: [u8; KEY_MAX],
+    key_len: u8,
+    /// Most streams admitted at once.
+    pub capacity: u32,
+    /// Committed streams.
+    pub active: u32,
+    /// Reserved, not yet committed.
+    pub pending: u32,
+    /// Streams this table does not own (exact value last set).
+    pub external: u32,
+    /// Selection priority (higher wins ties).
+    pub priority: i32,
+    /// Health flag (a preference for selection).
+    pub healthy: bool,
+    /// Draining: admits nothing new.
+    pub draining: bool,
+    /// Admissions on this engine since it was added.
+    pub reserved_total: u64,
+    /// Tickets on this engine reclaimed by lease expiry.
+    pub expired_total: u64,
+}
+
+impl EngineStats {
+    /// The engine's key.
+    pub fn key(&self) -> &[u8] {
+        &self.key[..self.key_len as usize]
+    }
+    /// The key as a string, lossily.
+    pub fn key_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.key())
+    }
+    /// `active + pending + external`.
+    pub fn load(&self) -> u64 {
+        self.active as u64 + self.pending as u64 + self.external as u64
+    }
+}
+
+/// How many ticket slots are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TicketCounts {
+    /// On the free list (or being taken from it).
+    pub free: u32,
+    /// Reserved, not committed.
+    pub pending: u32,
+    /// Committed.
+    pub active: u32,
+}
+
+impl Table {
+    /// Reads slot `index` if it holds a registered engine.
+    fn read_stats(&self, index: usize) -> Option<EngineStats> {
+        let cell = self.words().get(index)?;
+        let meta = self.metas().get(index)?;
+        loop {
+            // Acquire pairs with the Release CAS in `add_engine`.
+            let w = EngineWord(cell.word.load(Ordering::Acquire));
+            if !w.is_registered() {
+                return None;
+            }
+            let (key, key_len) = read_key(meta);
+            let priority = meta.priority.load(Ordering::Relaxed);
+            let external = meta.external.load(Ordering::Relaxed);
+            let reserved_total = meta.reserved_total.load(Ordering::Relaxed);
+            let expired_total = meta.expired_total.load(Ordering::Relaxed);
+            // Seqlock reader: keep the reads above before the re-check.
+            fence(Ordering::Acquire);
+            let again = EngineWord(cell.word.load(Ordering::Relaxed));
+            if !again.is_registered() || again.generation() != w.generation() {
+                // Removed (and maybe re-added) while we read: look again.
+                continue;
+            }
+            return Some(EngineStats {
+                engine: Engine::pack(self.tag, index as u32, w.generation()),
+                key,
+                key_len: key_len as u8,
+                capacity: w.capacity(),
+                active: w.active(),
+                pending: w.pending(),
+                external,
+                priority,
+                healthy: w.healthy(),
+                draining: w.state() == EngineState::Draining,
+                reserved_total,
+                expired_total,
+            });
+        }
+    }
+
+    /// The current stats of engine `e`, or `Stale`.
+    pub fn engine_stats(&self, e: Engine) -> Result<EngineStats> {
+        let (index, _, _) = self.resolve(e)?;
+        match self.read_stats(index as usize) {
+            Some(s) if s.engine == e => Ok(s),
+            _ => Err(Error::Stale),
+        }
+    }
+
+    /// Calls `f` with the stats of every registered engine, in slot order.
+    pub fn for_each_engine(&self, mut f: impl FnMut(&EngineStats)) {
+        for index in 0..self.engine_hwm() {
+            if let Some(s) = self.read_stats(index) {
+                f(&s);
+            }
+        }
+    }
+
+    /// The stats of every registered engine, in slot order.
+    pub fn snapshot(&self) -> Vec<EngineStats> {
+        let mut v = Vec::new();
+        self.for_each_engine(|s| v.push(*s));
+        v
+    }
+
+    /// Writes the stats of the first `buf.len()` registered engines into
+    /// `buf` and returns how many engines are registered in all.
+    pub fn snapshot_into(&self, buf: &mut [EngineStats]) -> usize {
+        let mut n = 0;
+        self.for_each_engine(|s| {
+            if let Some(slot) = buf.get_mut(n) {
+                *slot = *s;
+            }
+            n += 1;
+        });
+        n
+    }
+
+    /// Ticket slots by state (a racy but per-slot-consistent count).
+    pub fn ticket_counts(&self) -> TicketCounts {
+        let mut c = TicketCounts::default();
+        for slot in self.tickets() {
+            match TicketWord(slot.word.load(Ordering::Relaxed)).state() {
+                TicketState::Pending => c.pending += 1,
+                TicketState::Active => c.active += 1,
+                _ => c.free += 1,
+            }
+        }
+        c
+    }
+}

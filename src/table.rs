@@ -1,0 +1,197 @@
+//! [`Table`]: the one type that ties the parts together.
+//!
+//! The operations live in modules named for what they do
+//! ([`crate::engines`], [`crate::reserve`], [`crate::lifecycle`],
+//! [`crate::reclaim`], [`crate::stats`]); this module holds the struct, its
+//! construction and the small helpers they share.
+
+use crate::clock::{Clock, ManualClock};
+use crate::config::{Config, Policy, MAX_LEASE_MS};
+use crate::error::{Error, Result};
+use crate::handle::Engine;
+use crate::layout::{EngineMeta, EngineWordCell, Header, TicketSlot};
+use crate::region::Region;
+use crate::sync::Ordering;
+use crate::word::EngineWord;
+
+/// A fixed-size table of engines and tickets.
+///
+/// Every method takes `&self` and is safe to call from any number of threads
+/// at once. Reserve, commit, cancel, release and touch never lock, allocate
+/// or make a system call (the monotonic clock is read through the vDSO).
+/// Engine add, remove, `set_priority` and `set_external` serialise on a
+/// small control-plane lock; everything else is lock-free.
+///
+/// ```
+/// use engine_slots::{Config, Table};
+///
+/// let table = Table::new(Config { max_engines: 4, max_tickets: 16, default_capacity: 2,
+///                                 ..Config::default() })?;
+/// let e = table.add_engine(b"engine-15", 0)?;          // capacity 0: the default, 2
+/// let a = table.reserve()?.expect("room");
+/// let b = table.reserve()?.expect("room");
+/// assert_eq!(table.reserve()?, None);                  // full: never a third stream
+/// table.commit(a.ticket)?;
+/// table.cancel(b.ticket)?;                             // the stream failed to start
+/// table.release(a.ticket)?;                            // the client left
+/// assert_eq!(table.release(a.ticket), Err(engine_slots::Error::Stale)); // exactly once
+/// assert_eq!(table.engine_stats(e)?.active, 0);
+/// # Ok::<(), engine_slots::Error>(())
+/// ```
+pub struct Table {
+    pub(crate) region: Region,
+    pub(crate) config: Config,
+    pub(crate) tag: u16,
+    pub(crate) clock: Clock,
+    /// Identity written into tickets (shared tables); 0 in-process.
+    pub(crate) holder: u64,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("config", &self.config)
+            .field("bytes", &self.region.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Table {
+    /// Creates a table in this process's memory, timed by `CLOCK_MONOTONIC`.
+    pub fn new(config: Config) -> Result<Table> {
+        Table::with_clock(config, Clock::Monotonic)
+    }
+
+    /// Creates a table that reads lease time from `clock` (tests use a
+    /// [`ManualClock`]).
+    pub fn with_clock(config: Config, clock: Clock) -> Result<Table> {
+        config.validate()?;
+        let tag = random_tag();
+        let region = Region::new_heap(&config, tag).ok_or(Error::TableFull)?;
+        Ok(Table { region, config, tag, clock, holder: 0 })
+    }
+
+    /// Shorthand for [`Table::with_clock`] with a manual clock.
+    pub fn with_manual_clock(config: Config, clock: &ManualClock) -> Result<Table> {
+        Table::with_clock(config, Clock::Manual(clock.clone()))
+    }
+
+    /// The configuration the table was created with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bytes of memory the table occupies.
+    pub fn memory_size(&self) -> usize {
+        self.region.size()
+    }
+
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        self.region.header()
+    }
+    #[inline]
+    pub(crate) fn words(&self) -> &[EngineWordCell] {
+        self.region.engine_words()
+    }
+    #[inline]
+    pub(crate) fn metas(&self) -> &[EngineMeta] {
+        self.region.engine_metas()
+    }
+    #[inline]
+    pub(crate) fn tickets(&self) -> &[TicketSlot] {
+        self.region.tickets()
+    }
+    #[inline]
+    pub(crate) fn policy(&self) -> Policy {
+        self.config.policy
+    }
+    #[inline]
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+    /// Number of engine slots any scan must cover (bounded by the array).
+    #[inline]
+    pub(crate) fn engine_hwm(&self) -> usize {
+        // Acquire pairs with the Release `fetch_max` in `add_engine`, so a
+        // scan that covers a new slot also sees its published word.
+        let hwm = self.header().engine_hwm.load(Ordering::Acquire) as usize;
+        hwm.min(self.words().len())
+    }
+    /// The pending lease in ms (0 = none), capped to what a ticket stores.
+    #[inline]
+    pub(crate) fn pending_lease(&self) -> u32 {
+        self.config.pending_lease_ms.min(MAX_LEASE_MS)
+    }
+    /// The active lease in ms (0 = none), capped to what a ticket stores.
+    #[inline]
+    pub(crate) fn active_lease(&self) -> u32 {
+        self.config.active_lease_ms.min(MAX_LEASE_MS)
+    }
+
+    /// The slot of a live engine handle and the word seen, or `Stale`.
+    #[inline]
+    pub(crate) fn resolve(&self, e: Engine) -> Result<(u32, &EngineWordCell, EngineWord)> {
+        let (index, gen) = e.unpack(self.tag).ok_or(Error::Stale)?;
+        let cell = self.words().get(index as usize).ok_or(Error::Stale)?;
+        // Acquire pairs with the Release CAS that published the engine in
+        // `add_engine` (its metadata is then visible to the caller).
+        let w = EngineWord(cell.word.load(Ordering::Acquire));
+        if w.is_registered() && w.generation() == gen {
+            Ok((index, cell, w))
+        } else {
+            Err(Error::Stale)
+        }
+    }
+
+    /// Applies `f` to the engine word of live handle `e` with one atomic
+    /// read-modify-write. `f` returns `None` to leave the word unchanged.
+    pub(crate) fn update_engine(
+        &self,
+        e: Engine,
+        f: impl Fn(EngineWord) -> Option<EngineWord>,
+    ) -> Result<EngineWord> {
+        let (_, cell, _) = self.resolve(e)?;
+        let (_, gen) = e.unpack(self.tag).ok_or(Error::Stale)?;
+        let mut stale = false;
+        // AcqRel: this word is the linearisation point of every engine
+        // operation; Acquire/Release keeps the engine's metadata ordered
+        // with it for readers that validate with the word.
+        let r = cell.word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |raw| {
+            // Retried by fetch_update when another thread changed the word
+            // in between: `f` is re-applied to the fresh value, and the
+            // handle is re-validated, so the retry is correct.
+            let w = EngineWord(raw);
+            if !w.is_registered() || w.generation() != gen {
+                stale = true;
+                return None;
+            }
+            stale = false;
+            f(w).map(|n| n.0)
+        });
+        match r {
+            Ok(prev) => Ok(EngineWord(prev)),
+            Err(_) if stale => Err(Error::Stale),
+            Err(prev) => Ok(EngineWord(prev)),
+        }
+    }
+}
+
+/// A random, per-table 16-bit tag (handles of other tables fail to match).
+fn random_tag() -> u16 {
+    #[cfg(loom)]
+    {
+        0x5A5A
+    }
+    #[cfg(not(loom))]
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let local = 0u8;
+        let mixed = crate::select::splitmix64(
+            crate::clock::monotonic_ns() ^ (&local as *const u8 as u64) ^ (n << 32),
+        );
+        (mixed >> 48) as u16
+    }
+}
