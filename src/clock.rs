@@ -27,7 +27,8 @@ impl ManualClock {
     /// Sets the clock to `ms` milliseconds (it may go backwards: tests of
     /// clock jumps use that).
     pub fn set_ms(&self, ms: u64) {
-        self.0.store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
+        self.0
+            .store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
     }
     /// The current reading in nanoseconds.
     pub fn now_ns(&self) -> u64 {
@@ -59,14 +60,19 @@ impl Clock {
 /// Reads `CLOCK_MONOTONIC` in nanoseconds.
 #[inline]
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always
     // supported on Linux, and glibc serves it from the vDSO without a syscall.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     if rc != 0 {
         return 0;
     }
-    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// Milliseconds of `ns`, truncated to the 32 bits a ticket stores. Deadlines

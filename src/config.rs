@@ -94,17 +94,40 @@ mod tests {
         let good = Config::default();
         assert_eq!(good.validate(), Ok(()));
         let bad = [
-            Config { max_engines: 0, ..good },
-            Config { max_engines: 65_536, ..good },
-            Config { max_tickets: 0, ..good },
-            Config { max_tickets: MAX_TICKETS + 1, ..good },
-            Config { default_capacity: 0, ..good },
-            Config { default_capacity: MAX_CAPACITY + 1, ..good },
+            Config {
+                max_engines: 0,
+                ..good
+            },
+            Config {
+                max_engines: 65_536,
+                ..good
+            },
+            Config {
+                max_tickets: 0,
+                ..good
+            },
+            Config {
+                max_tickets: MAX_TICKETS + 1,
+                ..good
+            },
+            Config {
+                default_capacity: 0,
+                ..good
+            },
+            Config {
+                default_capacity: MAX_CAPACITY + 1,
+                ..good
+            },
         ];
         for b in bad {
             assert_eq!(b.validate(), Err(Error::Invalid), "{b:?}");
         }
-        let edge = Config { max_engines: 65_535, max_tickets: MAX_TICKETS, default_capacity: MAX_CAPACITY, ..good };
+        let edge = Config {
+            max_engines: 65_535,
+            max_tickets: MAX_TICKETS,
+            default_capacity: MAX_CAPACITY,
+            ..good
+        };
         assert_eq!(edge.validate(), Ok(()));
         assert_eq!(Policy::from_u32(3), None);
     }

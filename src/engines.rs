@@ -19,7 +19,9 @@ pub const KEY_MAX: usize = 64;
 
 /// FNV-1a, 32 bits: a cheap filter before comparing whole keys.
 fn key_hash(key: &[u8]) -> u32 {
-    key.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    key.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn check_key(key: &[u8]) -> Result<()> {
@@ -102,7 +104,11 @@ impl Table {
     /// `TableFull` (no free engine slot).
     pub fn add_engine(&self, key: &[u8], capacity: u32) -> Result<Engine> {
         check_key(key)?;
-        let capacity = if capacity == 0 { self.config.default_capacity } else { capacity };
+        let capacity = if capacity == 0 {
+            self.config.default_capacity
+        } else {
+            capacity
+        };
         if capacity > MAX_CAPACITY {
             return Err(Error::Invalid);
         }
@@ -132,7 +138,9 @@ impl Table {
                 continue;
             }
             // Release pairs with the Acquire in `engine_hwm`.
-            self.header().engine_hwm.fetch_max(index as u32 + 1, Ordering::Release);
+            self.header()
+                .engine_hwm
+                .fetch_max(index as u32 + 1, Ordering::Release);
             return Ok(Engine::pack(self.tag, index as u32, w.generation()));
         }
         Err(Error::TableFull)
@@ -171,13 +179,15 @@ impl Table {
             self.resolve(e)?;
             return Err(Error::Invalid);
         }
-        self.update_engine(e, |w| Some(w.with_capacity(capacity))).map(drop)
+        self.update_engine(e, |w| Some(w.with_capacity(capacity)))
+            .map(drop)
     }
 
     /// Marks the engine healthy or not. Unhealthy engines are still
     /// admissible; selection prefers healthy ones.
     pub fn set_healthy(&self, e: Engine, healthy: bool) -> Result<()> {
-        self.update_engine(e, |w| Some(w.with_healthy(healthy))).map(drop)
+        self.update_engine(e, |w| Some(w.with_healthy(healthy)))
+            .map(drop)
     }
 
     /// Sets the engine's priority (higher wins ties on load).
@@ -187,7 +197,9 @@ impl Table {
         // Relaxed: read by selection as a tie-break only. The control lock
         // keeps a concurrent remove + add from slipping in between the
         // check above and this store.
-        self.metas()[index as usize].priority.store(priority, Ordering::Relaxed);
+        self.metas()[index as usize]
+            .priority
+            .store(priority, Ordering::Relaxed);
         Ok(())
     }
 
@@ -197,8 +209,11 @@ impl Table {
     pub fn set_external(&self, e: Engine, streams: u32) -> Result<()> {
         let _guard = self.lock_control();
         let (index, _, _) = self.resolve(e)?;
-        self.metas()[index as usize].external.store(streams, Ordering::Relaxed);
-        self.update_engine(e, |w| Some(w.with_external(streams))).map(drop)
+        self.metas()[index as usize]
+            .external
+            .store(streams, Ordering::Relaxed);
+        self.update_engine(e, |w| Some(w.with_external(streams)))
+            .map(drop)
     }
 
     /// Stops new admissions on the engine; its tickets finish normally.
@@ -226,8 +241,13 @@ mod tests {
     use crate::Config;
 
     fn table(n: u32) -> Table {
-        Table::new(Config { max_engines: n, max_tickets: 8, default_capacity: 3, ..Config::default() })
-            .unwrap()
+        Table::new(Config {
+            max_engines: n,
+            max_tickets: 8,
+            default_capacity: 3,
+            ..Config::default()
+        })
+        .unwrap()
     }
 
     #[test]
@@ -266,7 +286,10 @@ mod tests {
             assert_eq!(r, Err(Error::Stale));
         }
         let s = t.engine_stats(b).unwrap();
-        assert_eq!((s.capacity, s.external, s.priority, s.healthy, s.draining), (1, 0, 0, true, false));
+        assert_eq!(
+            (s.capacity, s.external, s.priority, s.healthy, s.draining),
+            (1, 0, 0, true, false)
+        );
         assert_eq!(t.find_engine(b"a"), Err(Error::NotFound));
     }
 
@@ -283,7 +306,10 @@ mod tests {
         t.drain(e).unwrap();
         t.drain(e).unwrap();
         let s = t.engine_stats(e).unwrap();
-        assert_eq!((s.capacity, s.priority, s.healthy, s.external, s.draining), (5, -3, false, 100_000, true));
+        assert_eq!(
+            (s.capacity, s.priority, s.healthy, s.external, s.draining),
+            (5, -3, false, 100_000, true)
+        );
         t.undrain(e).unwrap();
         assert!(!t.engine_stats(e).unwrap().draining);
     }

@@ -54,7 +54,8 @@ pub(crate) fn push(head: &AtomicU64, slots: &[TicketSlot], index: u32) {
     let mut cur = head.load(Ordering::Relaxed);
     loop {
         // Relaxed: published by the Release CAS below.
-        slot.next.store((cur & INDEX_MASK) as u32, Ordering::Relaxed);
+        slot.next
+            .store((cur & INDEX_MASK) as u32, Ordering::Relaxed);
         let new = pack((cur >> 32).wrapping_add(1), index + 1);
         // Release pairs with the Acquire in `pop`: it publishes `next` and
         // everything we did to the slot before giving it up. On failure
@@ -72,7 +73,9 @@ mod tests {
     use super::*;
 
     fn slots(n: u32) -> (AtomicU64, Vec<TicketSlot>) {
-        let v = (0..n).map(|i| TicketSlot::new(if i + 1 < n { i + 2 } else { 0 })).collect();
+        let v = (0..n)
+            .map(|i| TicketSlot::new(if i + 1 < n { i + 2 } else { 0 }))
+            .collect();
         (AtomicU64::new(1), v)
     }
 

@@ -115,7 +115,9 @@ pub(crate) struct TicketSlot {
 
 impl EngineWordCell {
     pub(crate) fn new() -> Self {
-        EngineWordCell { word: AtomicU64::new(0) }
+        EngineWordCell {
+            word: AtomicU64::new(0),
+        }
     }
 }
 
@@ -175,7 +177,12 @@ impl Layout {
             tickets_off + max_tickets as usize * size_of::<TicketSlot>(),
             REGION_ALIGN,
         );
-        Layout { engines_off, metas_off, tickets_off, total }
+        Layout {
+            engines_off,
+            metas_off,
+            tickets_off,
+            total,
+        }
     }
 }
 

@@ -51,7 +51,9 @@ impl Table {
         gen: u16,
         f: impl Fn(EngineWord) -> Option<EngineWord>,
     ) -> bool {
-        let Some(cell) = self.words().get(index as usize) else { return false };
+        let Some(cell) = self.words().get(index as usize) else {
+            return false;
+        };
         // AcqRel for the same reason as `Table::update_engine`. fetch_update
         // retries when another thread changed the word; `f` and the
         // generation check are re-applied to the fresh value, so it is
@@ -136,7 +138,10 @@ impl Table {
             // changed the word (expiry, a racing operation on the same
             // ticket, or a touch); re-checking from the value it left is
             // correct.
-            match slot.word.compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Acquire) {
+            match slot
+                .word
+                .compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return Ok((index, slot, cur, next)),
                 Err(actual) => cur = TicketWord(actual),
             }
@@ -159,7 +164,8 @@ impl Table {
         if self.engine_apply(eindex, egen, EngineWord::commit) {
             // Release: publishes the finished commit; nobody else writes a
             // busy word, so a plain store is enough.
-            slot.word.store(busy.active(deadline, false).0, Ordering::Release);
+            slot.word
+                .store(busy.active(deadline, false).0, Ordering::Release);
             if lease != 0 {
                 self.note_deadline(now / 1_000_000 + lease as u64);
             }
@@ -190,6 +196,7 @@ impl Table {
     pub fn touch(&self, t: Ticket) -> Result<()> {
         let lease = self.active_lease();
         let deadline = ms32(self.now_ns()).wrapping_add(lease);
-        self.transition(t, TicketState::Active, |w| w.with_deadline(deadline)).map(drop)
+        self.transition(t, TicketState::Active, |w| w.with_deadline(deadline))
+            .map(drop)
     }
 }

@@ -39,7 +39,12 @@ impl Region {
         // SAFETY: `base` points to `layout.total` writable bytes aligned to
         // REGION_ALIGN, exclusively ours, which is what `init` requires.
         unsafe { init(base.as_ptr(), cfg, tag, &layout) };
-        Some(Region { base, layout, engines: cfg.max_engines, tickets: cfg.max_tickets })
+        Some(Region {
+            base,
+            layout,
+            engines: cfg.max_engines,
+            tickets: cfg.max_tickets,
+        })
     }
 
     pub(crate) fn header(&self) -> &Header {

@@ -40,11 +40,16 @@ enum Admit {
 
 #[inline]
 fn try_admit(cell: &EngineWordCell, seen: EngineWord) -> Admit {
-    let Some(next) = seen.admit() else { return Admit::Lost };
+    let Some(next) = seen.admit() else {
+        return Admit::Lost;
+    };
     // Relaxed suffices for exactness (the CAS on this one word is atomic);
     // AcqRel additionally orders the ticket publication after it for
     // readers that go from the ticket to the engine.
-    match cell.word.compare_exchange(seen.0, next.0, Ordering::AcqRel, Ordering::Relaxed) {
+    match cell
+        .word
+        .compare_exchange(seen.0, next.0, Ordering::AcqRel, Ordering::Relaxed)
+    {
         Ok(_) => Admit::Done(seen),
         Err(_) => Admit::Lost,
     }
@@ -132,7 +137,8 @@ impl Table {
         // Relaxed: ordered before the Release store of the word below, which
         // every operation on the ticket Acquire-loads first.
         let free = TicketWord(t.word.load(Ordering::Relaxed));
-        t.engine.store(pack_engine_ref(index, gen), Ordering::Relaxed);
+        t.engine
+            .store(pack_engine_ref(index, gen), Ordering::Relaxed);
         t.holder.store(self.holder, Ordering::Relaxed);
         let lease = self.pending_lease();
         let deadline = ms32(now).wrapping_add(lease);

@@ -50,7 +50,10 @@ pub(crate) fn least_loaded(words: &[EngineWordCell], metas: &[EngineMeta]) -> Op
             },
         };
         if better {
-            best = Some(Candidate { index: index as u32, word: w });
+            best = Some(Candidate {
+                index: index as u32,
+                word: w,
+            });
         }
     }
     best
@@ -77,7 +80,10 @@ pub(crate) fn fill_first(words: &[EngineWordCell], metas: &[EngineMeta]) -> Opti
             },
         };
         if better {
-            best = Some(Candidate { index: index as u32, word: w });
+            best = Some(Candidate {
+                index: index as u32,
+                word: w,
+            });
         }
     }
     best
@@ -118,7 +124,11 @@ pub(crate) fn two_choices(
     }
     match found {
         [Some(a), Some(b)] => {
-            let order = a.word.healthy().cmp(&b.word.healthy()).then(ratio_cmp(b.word, a.word));
+            let order = a
+                .word
+                .healthy()
+                .cmp(&b.word.healthy())
+                .then(ratio_cmp(b.word, a.word));
             Some(if order == Cmp::Less { b } else { a })
         }
         [Some(a), None] => Some(a),

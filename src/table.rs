@@ -68,7 +68,13 @@ impl Table {
         config.validate()?;
         let tag = random_tag();
         let region = Region::new_heap(&config, tag).ok_or(Error::TableFull)?;
-        Ok(Table { region, config, tag, clock, holder: 0 })
+        Ok(Table {
+            region,
+            config,
+            tag,
+            clock,
+            holder: 0,
+        })
     }
 
     /// Shorthand for [`Table::with_clock`] with a manual clock.
@@ -157,18 +163,20 @@ impl Table {
         // AcqRel: this word is the linearisation point of every engine
         // operation; Acquire/Release keeps the engine's metadata ordered
         // with it for readers that validate with the word.
-        let r = cell.word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |raw| {
-            // Retried by fetch_update when another thread changed the word
-            // in between: `f` is re-applied to the fresh value, and the
-            // handle is re-validated, so the retry is correct.
-            let w = EngineWord(raw);
-            if !w.is_registered() || w.generation() != gen {
-                stale = true;
-                return None;
-            }
-            stale = false;
-            f(w).map(|n| n.0)
-        });
+        let r = cell
+            .word
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |raw| {
+                // Retried by fetch_update when another thread changed the word
+                // in between: `f` is re-applied to the fresh value, and the
+                // handle is re-validated, so the retry is correct.
+                let w = EngineWord(raw);
+                if !w.is_registered() || w.generation() != gen {
+                    stale = true;
+                    return None;
+                }
+                stale = false;
+                f(w).map(|n| n.0)
+            });
         match r {
             Ok(prev) => Ok(EngineWord(prev)),
             Err(_) if stale => Err(Error::Stale),

@@ -1,0 +1,360 @@
+//! Every operation of the Rust API, and every error it can give.
+
+use engine_slots::{Config, Engine, Error, ManualClock, Policy, Table, Ticket};
+use std::time::Duration;
+
+fn cfg(engines: u32, tickets: u32) -> Config {
+    Config {
+        max_engines: engines,
+        max_tickets: tickets,
+        default_capacity: 2,
+        pending_lease_ms: 0,
+        active_lease_ms: 0,
+        policy: Policy::LeastLoaded,
+    }
+}
+
+fn counts(t: &Table, e: Engine) -> (u32, u32) {
+    let s = t.engine_stats(e).unwrap();
+    (s.active, s.pending)
+}
+
+#[test]
+fn new_validates_config() {
+    assert_eq!(Table::new(cfg(0, 1)).unwrap_err(), Error::Invalid);
+    assert_eq!(Table::new(cfg(1, 0)).unwrap_err(), Error::Invalid);
+    assert_eq!(
+        Table::new(Config {
+            default_capacity: 0,
+            ..cfg(1, 1)
+        })
+        .unwrap_err(),
+        Error::Invalid
+    );
+    let t = Table::new(Config {
+        pending_lease_ms: u32::MAX,
+        active_lease_ms: u32::MAX,
+        ..cfg(1, 1)
+    })
+    .unwrap();
+    assert_eq!(t.config().pending_lease_ms, u32::MAX);
+    assert!(t.memory_size() > 0);
+}
+
+#[test]
+fn full_life_cycle_and_exactly_once() {
+    let t = Table::new(cfg(2, 8)).unwrap();
+    let e = t.add_engine(b"e1", 0).unwrap();
+    let r = t.reserve().unwrap().unwrap();
+    assert_eq!(r.engine, e);
+    assert_eq!(counts(&t, e), (0, 1));
+    assert_eq!(
+        t.release(r.ticket),
+        Err(Error::Stale),
+        "release of a pending ticket"
+    );
+    assert_eq!(
+        t.touch(r.ticket),
+        Err(Error::Stale),
+        "touch of a pending ticket"
+    );
+    t.commit(r.ticket).unwrap();
+    assert_eq!(counts(&t, e), (1, 0));
+    assert_eq!(t.commit(r.ticket), Err(Error::Stale), "double commit");
+    assert_eq!(t.cancel(r.ticket), Err(Error::Stale), "cancel after commit");
+    t.touch(r.ticket).unwrap();
+    t.release(r.ticket).unwrap();
+    assert_eq!(counts(&t, e), (0, 0));
+    for res in [
+        t.release(r.ticket),
+        t.commit(r.ticket),
+        t.cancel(r.ticket),
+        t.touch(r.ticket),
+    ] {
+        assert_eq!(res, Err(Error::Stale));
+    }
+    let r2 = t.reserve().unwrap().unwrap();
+    t.cancel(r2.ticket).unwrap();
+    assert_eq!(t.cancel(r2.ticket), Err(Error::Stale));
+    assert_eq!(counts(&t, e), (0, 0));
+    let s = t.engine_stats(e).unwrap();
+    assert_eq!(s.reserved_total, 2);
+    assert_eq!(s.key(), b"e1");
+}
+
+#[test]
+fn garbage_and_foreign_handles_are_stale() {
+    let t = Table::new(cfg(2, 4)).unwrap();
+    let other = Table::new(cfg(2, 4)).unwrap();
+    let e = t.add_engine(b"a", 1).unwrap();
+    let oe = other.add_engine(b"a", 1).unwrap();
+    let ot = other.reserve().unwrap().unwrap().ticket;
+    for raw in [0u64, 1, u64::MAX, 0xdead_beef_dead_beef, e.raw() ^ 1 << 20] {
+        let tk = Ticket::from_raw(raw);
+        assert_eq!(t.commit(tk), Err(Error::Stale));
+        assert_eq!(t.cancel(tk), Err(Error::Stale));
+        assert_eq!(t.release(tk), Err(Error::Stale));
+        assert_eq!(t.touch(tk), Err(Error::Stale));
+        let en = Engine::from_raw(raw);
+        assert_eq!(t.reserve_on(en), Err(Error::Stale));
+        assert_eq!(t.engine_stats(en), Err(Error::Stale));
+        assert_eq!(t.drain(en), Err(Error::Stale));
+    }
+    // Handles of another table (with a different random tag) do nothing here.
+    if t.engine_stats(oe).is_err() {
+        assert_eq!(t.cancel(ot), Err(Error::Stale));
+        assert_eq!(t.reserve_on(oe), Err(Error::Stale));
+    }
+    // An engine handle is not a ticket.
+    assert_eq!(t.cancel(Ticket::from_raw(e.raw())), Err(Error::Stale));
+    assert_eq!(counts(&t, e), (0, 0));
+    assert_eq!(counts(&other, oe), (0, 1));
+}
+
+#[test]
+fn admission_is_exact_with_external_and_capacity_changes() {
+    let t = Table::new(cfg(1, 16)).unwrap();
+    let e = t.add_engine(b"e", 3).unwrap();
+    t.set_external(e, 1).unwrap();
+    let a = t.reserve().unwrap().unwrap();
+    let b = t.reserve().unwrap().unwrap();
+    assert_eq!(t.reserve().unwrap(), None, "1 external + 2 pending = 3");
+    t.set_capacity(e, 1).unwrap();
+    assert_eq!(counts(&t, e), (0, 2), "lowering capacity revokes nothing");
+    t.commit(a.ticket).unwrap();
+    t.cancel(b.ticket).unwrap();
+    assert_eq!(t.reserve_on(e).unwrap(), None);
+    t.set_external(e, 0).unwrap();
+    t.set_capacity(e, 2).unwrap();
+    assert!(t.reserve_on(e).unwrap().is_some());
+    assert_eq!(t.reserve_on(e).unwrap(), None);
+}
+
+#[test]
+fn draining_and_removal() {
+    let t = Table::new(cfg(2, 16)).unwrap();
+    let a = t.add_engine(b"a", 2).unwrap();
+    let p = t.reserve_on(a).unwrap().unwrap();
+    let q = t.reserve_on(a).unwrap().unwrap();
+    t.commit(q.ticket).unwrap();
+    t.drain(a).unwrap();
+    assert_eq!(t.reserve_on(a).unwrap(), None);
+    assert_eq!(t.reserve().unwrap(), None);
+    assert!(t.engine_stats(a).unwrap().draining);
+    t.remove_engine(a).unwrap();
+    // The slot is reused at once by a new engine with the same index.
+    let b = t.add_engine(b"b", 1).unwrap();
+    let r = t.reserve().unwrap().unwrap();
+    assert_eq!(r.engine, b);
+    // Old tickets can only be finished and never touch engine b.
+    assert_eq!(t.commit(p.ticket), Err(Error::Stale));
+    assert_eq!(t.cancel(p.ticket), Err(Error::Stale), "commit finished it");
+    assert_eq!(t.release(q.ticket), Ok(()));
+    assert_eq!(t.release(q.ticket), Err(Error::Stale));
+    assert_eq!(counts(&t, b), (0, 1));
+    let p2 = t.reserve_on(b);
+    assert_eq!(p2.unwrap(), None);
+    t.cancel(r.ticket).unwrap();
+    assert_eq!(counts(&t, b), (0, 0));
+}
+
+#[test]
+fn cancel_of_a_removed_engines_ticket_is_ok() {
+    let t = Table::new(cfg(1, 4)).unwrap();
+    let a = t.add_engine(b"a", 2).unwrap();
+    let p = t.reserve().unwrap().unwrap();
+    t.remove_engine(a).unwrap();
+    assert_eq!(t.cancel(p.ticket), Ok(()));
+    assert_eq!(t.cancel(p.ticket), Err(Error::Stale));
+    assert_eq!(t.ticket_counts().free, 4);
+}
+
+#[test]
+fn ticket_exhaustion_is_table_full() {
+    let t = Table::new(cfg(1, 2)).unwrap();
+    t.add_engine(b"a", 10).unwrap();
+    let a = t.reserve().unwrap().unwrap();
+    let _b = t.reserve().unwrap().unwrap();
+    assert_eq!(t.reserve(), Err(Error::TableFull));
+    t.cancel(a.ticket).unwrap();
+    assert!(t.reserve().unwrap().is_some());
+}
+
+#[test]
+fn no_engines_is_no_capacity() {
+    let t = Table::new(cfg(1, 2)).unwrap();
+    assert_eq!(t.reserve(), Ok(None));
+    assert_eq!(t.ticket_counts().free, 2, "the ticket went back");
+}
+
+#[test]
+fn pending_lease_reclaims_inside_reserve() {
+    let clock = ManualClock::new(1_000);
+    let t = Table::with_manual_clock(
+        Config {
+            pending_lease_ms: 100,
+            ..cfg(1, 8)
+        },
+        &clock,
+    )
+    .unwrap();
+    let e = t.add_engine(b"e", 1).unwrap();
+    let leaked = t.reserve().unwrap().unwrap();
+    assert_eq!(t.reserve().unwrap(), None);
+    clock.advance(Duration::from_millis(99));
+    assert_eq!(t.reserve().unwrap(), None, "lease not over yet");
+    clock.advance(Duration::from_millis(1));
+    let fresh = t.reserve().unwrap().expect("lazy reclaim freed the slot");
+    assert_eq!(t.commit(leaked.ticket), Err(Error::Stale));
+    t.commit(fresh.ticket).unwrap();
+    let s = t.engine_stats(e).unwrap();
+    assert_eq!((s.active, s.pending, s.expired_total), (1, 0, 1));
+}
+
+#[test]
+fn operations_after_the_deadline_are_expiry() {
+    let clock = ManualClock::new(0);
+    let t = Table::with_manual_clock(
+        Config {
+            pending_lease_ms: 50,
+            active_lease_ms: 80,
+            ..cfg(1, 8)
+        },
+        &clock,
+    )
+    .unwrap();
+    let e = t.add_engine(b"e", 4).unwrap();
+    let a = t.reserve().unwrap().unwrap();
+    let b = t.reserve().unwrap().unwrap();
+    clock.advance(Duration::from_millis(50));
+    assert_eq!(t.commit(a.ticket), Err(Error::Stale), "commit after expiry");
+    assert_eq!(t.cancel(b.ticket), Err(Error::Stale), "cancel after expiry");
+    let c = t.reserve().unwrap().unwrap();
+    t.commit(c.ticket).unwrap();
+    clock.advance(Duration::from_millis(79));
+    t.touch(c.ticket).unwrap();
+    clock.advance(Duration::from_millis(79));
+    assert_eq!(t.reclaim_expired(), 0, "touch extended the lease");
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(t.reclaim_expired(), 1);
+    assert_eq!(t.release(c.ticket), Err(Error::Stale));
+    let s = t.engine_stats(e).unwrap();
+    assert_eq!(
+        (s.active, s.pending, s.expired_total, s.reserved_total),
+        (0, 0, 3, 3)
+    );
+}
+
+#[test]
+fn leases_of_zero_never_expire() {
+    let clock = ManualClock::new(0);
+    let t = Table::with_manual_clock(cfg(1, 4), &clock).unwrap();
+    t.add_engine(b"e", 4).unwrap();
+    let a = t.reserve().unwrap().unwrap();
+    clock.advance(Duration::from_secs(86_400 * 365));
+    assert_eq!(t.reclaim_expired(), 0);
+    t.commit(a.ticket).unwrap();
+    clock.advance(Duration::from_secs(86_400 * 365));
+    assert_eq!(t.reclaim_expired(), 0);
+    t.touch(a.ticket).unwrap();
+    t.release(a.ticket).unwrap();
+}
+
+#[test]
+fn least_loaded_order() {
+    let t = Table::new(cfg(4, 32)).unwrap();
+    let a = t.add_engine(b"a", 4).unwrap();
+    let b = t.add_engine(b"b", 2).unwrap();
+    let c = t.add_engine(b"c", 4).unwrap();
+    // All idle: lowest slot, then the least recently reserved.
+    assert_eq!(t.reserve().unwrap().unwrap().engine, a);
+    assert_eq!(t.reserve().unwrap().unwrap().engine, b);
+    assert_eq!(t.reserve().unwrap().unwrap().engine, c);
+    // a: 1/4, b: 1/2, c: 1/4 -> a and c tie; a's reservation is older.
+    assert_eq!(t.reserve().unwrap().unwrap().engine, a);
+    assert_eq!(t.reserve().unwrap().unwrap().engine, c);
+    // Unhealthy loses even when less loaded; priority breaks ratio ties.
+    let t = Table::new(cfg(4, 32)).unwrap();
+    let a = t.add_engine(b"a", 4).unwrap();
+    let b = t.add_engine(b"b", 4).unwrap();
+    t.set_healthy(a, false).unwrap();
+    t.reserve_on(b).unwrap().unwrap();
+    t.reserve_on(b).unwrap().unwrap();
+    assert_eq!(t.reserve().unwrap().unwrap().engine, b);
+    t.set_healthy(a, true).unwrap();
+    let t = Table::new(cfg(4, 32)).unwrap();
+    let _a = t.add_engine(b"a", 4).unwrap();
+    let b = t.add_engine(b"b", 4).unwrap();
+    t.set_priority(b, 5).unwrap();
+    assert_eq!(t.reserve().unwrap().unwrap().engine, b);
+}
+
+#[test]
+fn fill_first_fills_one_engine_at_a_time() {
+    let t = Table::new(Config {
+        policy: Policy::FillFirst,
+        ..cfg(3, 32)
+    })
+    .unwrap();
+    let a = t.add_engine(b"a", 2).unwrap();
+    let b = t.add_engine(b"b", 2).unwrap();
+    let got: Vec<Engine> = (0..4)
+        .map(|_| t.reserve().unwrap().unwrap().engine)
+        .collect();
+    assert_eq!(got, vec![a, a, b, b]);
+    assert_eq!(t.reserve().unwrap(), None);
+}
+
+#[test]
+fn two_choices_finds_the_last_free_slot() {
+    let t = Table::new(Config {
+        policy: Policy::TwoChoices,
+        ..cfg(64, 256)
+    })
+    .unwrap();
+    let engines: Vec<Engine> = (0..64)
+        .map(|i| t.add_engine(format!("e{i}").as_bytes(), 2).unwrap())
+        .collect();
+    for _ in 0..128 {
+        t.reserve().unwrap().expect("room somewhere");
+    }
+    assert_eq!(t.reserve().unwrap(), None);
+    for e in &engines {
+        assert_eq!(counts(&t, *e), (0, 2));
+    }
+}
+
+#[test]
+fn snapshots() {
+    let t = Table::new(cfg(8, 8)).unwrap();
+    let a = t.add_engine(b"a", 1).unwrap();
+    let b = t.add_engine(b"b", 1).unwrap();
+    let c = t.add_engine(b"c", 1).unwrap();
+    t.remove_engine(b).unwrap();
+    let snap = t.snapshot();
+    assert_eq!(
+        snap.iter().map(|s| s.engine).collect::<Vec<_>>(),
+        vec![a, c]
+    );
+    let mut one = [snap[0]; 1];
+    assert_eq!(t.snapshot_into(&mut one), 2);
+    assert_eq!(one[0].engine, a);
+    assert_eq!(t.snapshot_into(&mut []), 2);
+    assert_eq!(snap[1].key_lossy(), "c");
+}
+
+#[test]
+fn errors_display_and_codes() {
+    for (e, code) in [
+        (Error::Invalid, -2),
+        (Error::TableFull, -3),
+        (Error::Exists, -4),
+        (Error::NotFound, -5),
+        (Error::Stale, -6),
+        (Error::Io(2), -7),
+        (Error::Corrupt, -8),
+    ] {
+        assert_eq!(e.code(), code);
+        assert!(!e.to_string().is_empty());
+    }
+}
