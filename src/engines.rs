@@ -79,21 +79,42 @@ impl Drop for ControlGuard<'_> {
 }
 
 impl Table {
-    pub(crate) fn lock_control(&self) -> ControlGuard<'_> {
+    /// Takes the control-plane lock. In a shared table a holder that died
+    /// while holding it is detected and its lock taken over; a live holder
+    /// that keeps it for seconds (only a corrupt or hostile file can say so)
+    /// gives `Corrupt` rather than a hang.
+    pub(crate) fn lock_control(&self) -> Result<ControlGuard<'_>> {
         let lock = &self.header().control;
         let me = self.holder.max(1);
         let backoff = crossbeam_utils::Backoff::new();
+        #[cfg(not(loom))]
+        let mut waited = 0u32;
         loop {
             // Acquire pairs with the Release store in `ControlGuard::drop`.
             // A failed CAS means another thread holds the lock; waiting for
             // it to let go and trying again is correct.
-            if lock
-                .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return ControlGuard { table: self };
+            match lock.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Ok(ControlGuard { table: self }),
+                #[cfg(not(loom))]
+                Err(owner) if owner != 0 && backoff.is_completed() && self.region.is_shared() => {
+                    if !crate::holder::is_alive(owner) {
+                        // Its holder is gone: take it over (Acquire as above;
+                        // a failure means someone else changed it first).
+                        if lock
+                            .compare_exchange(owner, me, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                        {
+                            return Ok(ControlGuard { table: self });
+                        }
+                    }
+                    waited += 1;
+                    if waited > 5_000 {
+                        return Err(Error::Corrupt);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(_) => spin_wait(&backoff),
             }
-            spin_wait(&backoff);
         }
     }
 
@@ -112,7 +133,7 @@ impl Table {
         if capacity > MAX_CAPACITY {
             return Err(Error::Invalid);
         }
-        let _guard = self.lock_control();
+        let _guard = self.lock_control()?;
         if self.find_engine(key).is_ok() {
             return Err(Error::Exists);
         }
@@ -192,7 +213,7 @@ impl Table {
 
     /// Sets the engine's priority (higher wins ties on load).
     pub fn set_priority(&self, e: Engine, priority: i32) -> Result<()> {
-        let _guard = self.lock_control();
+        let _guard = self.lock_control()?;
         let (index, _, _) = self.resolve(e)?;
         // Relaxed: read by selection as a tie-break only. The control lock
         // keeps a concurrent remove + add from slipping in between the
@@ -207,7 +228,7 @@ impl Table {
     /// own; they count toward admission. Values above 2047 count as 2047
     /// (no capacity can admit more), the stats report the exact value.
     pub fn set_external(&self, e: Engine, streams: u32) -> Result<()> {
-        let _guard = self.lock_control();
+        let _guard = self.lock_control()?;
         let (index, _, _) = self.resolve(e)?;
         self.metas()[index as usize]
             .external
@@ -230,7 +251,7 @@ impl Table {
     /// valid handles that can only be finished: commit gives `Stale`,
     /// cancel and release give `Ok`, and none touches the slot's next owner.
     pub fn remove_engine(&self, e: Engine) -> Result<()> {
-        let _guard = self.lock_control();
+        let _guard = self.lock_control()?;
         self.update_engine(e, |w| Some(w.removed())).map(drop)
     }
 }

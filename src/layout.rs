@@ -71,6 +71,10 @@ pub(crate) struct Header {
     /// Earliest lease deadline (ms on the table clock) a sweep could find;
     /// `u64::MAX` when no ticket can expire.
     pub next_expiry_ms: CachePadded<AtomicU64>,
+    /// Sweeps in progress (low 32 bits) and sweeps finished (high 32 bits):
+    /// lets a reserve that finds no room tell whether the hint above is
+    /// settled or a sweep is rebuilding it (see `crate::reclaim`).
+    pub sweeps: CachePadded<AtomicU64>,
     /// One past the highest engine slot ever used (bounds every scan).
     pub engine_hwm: CachePadded<AtomicU32>,
 }

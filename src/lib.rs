@@ -28,12 +28,16 @@ mod engines;
 mod error;
 mod freelist;
 mod handle;
+#[cfg(not(loom))]
+mod holder;
 mod layout;
 mod lifecycle;
 mod reclaim;
 mod region;
 mod reserve;
 mod select;
+#[cfg(not(loom))]
+mod shm;
 mod stats;
 mod sync;
 mod table;
@@ -49,6 +53,8 @@ pub use engines::KEY_MAX;
 pub use error::{Error, Result};
 pub use handle::{Engine, Ticket, MAX_ENGINES, MAX_TICKETS};
 pub use reserve::Reservation;
+#[cfg(not(loom))]
+pub use shm::SharedView;
 pub use stats::{EngineStats, TicketCounts};
 pub use table::Table;
 pub use word::MAX_CAPACITY;

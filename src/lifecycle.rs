@@ -90,9 +90,16 @@ impl Table {
         freelist::push(&self.header().free_head, self.tickets(), index);
     }
 
-    /// Tries to reclaim `slot` whose word was `w` and whose lease is over.
-    /// `false` if another thread changed the word first.
-    pub(crate) fn try_expire(&self, index: u32, slot: &TicketSlot, w: TicketWord) -> bool {
+    /// Tries to reclaim `slot` whose word was `w` and whose lease is over
+    /// (`expired`, counted in the engine's `expired_total`) or whose holder
+    /// is gone. `false` if another thread changed the word first.
+    pub(crate) fn try_reclaim(
+        &self,
+        index: u32,
+        slot: &TicketSlot,
+        w: TicketWord,
+        expired: bool,
+    ) -> bool {
         // AcqRel: Acquire to see the engine reference, Release so that the
         // next owner of the slot (after `push`) sees the freed word.
         let won = slot
@@ -100,7 +107,7 @@ impl Table {
             .compare_exchange(w.0, w.finished().0, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if won {
-            self.finish(index, slot, w, true);
+            self.finish(index, slot, w, expired);
         }
         won
     }
@@ -124,7 +131,7 @@ impl Table {
                 return Err(Error::Stale);
             }
             if self.lease_over(cur, now) {
-                if self.try_expire(index, slot, cur) {
+                if self.try_reclaim(index, slot, cur, true) {
                     return Err(Error::Stale);
                 }
                 // Someone else changed the ticket first: look again.

@@ -20,6 +20,16 @@ pub(crate) struct Region {
     layout: Layout,
     engines: u32,
     tickets: u32,
+    backing: Backing,
+}
+
+/// Where the block lives, which decides how it is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backing {
+    /// One heap allocation, owned by this handle.
+    Heap,
+    /// A `MAP_SHARED` file mapping of `len` bytes (see [`crate::shm`]).
+    Mapped { len: usize },
 }
 
 // SAFETY: the region is only ever accessed through shared references to
@@ -44,7 +54,31 @@ impl Region {
             layout,
             engines: cfg.max_engines,
             tickets: cfg.max_tickets,
+            backing: Backing::Heap,
         })
+    }
+
+    /// Adopts a mapping that holds a validated (or freshly initialised)
+    /// table for `cfg`.
+    ///
+    /// # Safety
+    /// `base` must be a live mapping of `len >= layout.total` bytes that
+    /// holds an initialised table for `cfg` (header fields and every slot,
+    /// which `crate::shm` checks), and nothing else may unmap it.
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn from_mapping(base: NonNull<u8>, len: usize, cfg: &Config) -> Region {
+        Region {
+            base,
+            layout: Layout::for_sizes(cfg.max_engines, cfg.max_tickets),
+            engines: cfg.max_engines,
+            tickets: cfg.max_tickets,
+            backing: Backing::Mapped { len },
+        }
+    }
+
+    /// `true` for a table in a shared file mapping.
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self.backing, Backing::Mapped { .. })
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -98,6 +132,7 @@ pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout
         // The free list starts as the chain 0 -> 1 -> ... -> n-1.
         free_head: CachePadded::new(AtomicU64::new(1)),
         next_expiry_ms: CachePadded::new(AtomicU64::new(u64::MAX)),
+        sweeps: CachePadded::new(AtomicU64::new(0)),
         engine_hwm: CachePadded::new(AtomicU32::new(0)),
     };
     // SAFETY (all writes below): each target lies inside the block at an
@@ -124,6 +159,13 @@ pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout
 
 impl Drop for Region {
     fn drop(&mut self) {
+        #[cfg(not(loom))]
+        if let Backing::Mapped { len } = self.backing {
+            // SAFETY: we own this mapping (created by `crate::shm`) and no
+            // reference into it outlives `self`. The file is never deleted.
+            unsafe { libc::munmap(self.base.as_ptr().cast(), len) };
+            return;
+        }
         // SAFETY: we own the block; no reference into it outlives `self`.
         // Dropping in place matters only under loom (whose atomics register
         // themselves); std atomics have no drop glue.

@@ -98,8 +98,11 @@ impl Table {
             let Some(c) = choice else {
                 // No room anywhere: win back expired tickets once, then
                 // decide again; otherwise the answer is "no capacity".
-                if !reclaimed && self.reclaim_at(now, false) > 0 {
+                // (Decide again even if this thread reclaimed nothing: a
+                // concurrent sweep may have freed room meanwhile.)
+                if !reclaimed {
                     reclaimed = true;
+                    self.reclaim_at(now, false);
                     continue;
                 }
                 freelist::push(head, self.tickets(), slot);

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::handle::Engine;
 use crate::layout::{EngineMeta, EngineWordCell, Header, TicketSlot};
 use crate::region::Region;
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, Ordering};
 use crate::word::EngineWord;
 
 /// A fixed-size table of engines and tickets.
@@ -45,6 +45,9 @@ pub struct Table {
     pub(crate) clock: Clock,
     /// Identity written into tickets (shared tables); 0 in-process.
     pub(crate) holder: u64,
+    /// When this handle last checked ticket holders for liveness (ns);
+    /// rate-limits that scan inside `reserve`.
+    pub(crate) last_holder_scan: AtomicU64,
 }
 
 impl std::fmt::Debug for Table {
@@ -68,13 +71,25 @@ impl Table {
         config.validate()?;
         let tag = random_tag();
         let region = Region::new_heap(&config, tag).ok_or(Error::TableFull)?;
-        Ok(Table {
+        Ok(Table::from_region(region, config, tag, clock, 0))
+    }
+
+    /// Wraps a region that already holds an initialised table.
+    pub(crate) fn from_region(
+        region: Region,
+        config: Config,
+        tag: u16,
+        clock: Clock,
+        holder: u64,
+    ) -> Table {
+        Table {
             region,
             config,
             tag,
             clock,
-            holder: 0,
-        })
+            holder,
+            last_holder_scan: AtomicU64::new(0),
+        }
     }
 
     /// Shorthand for [`Table::with_clock`] with a manual clock.

@@ -1,0 +1,332 @@
+//! Shared tables: the very same table in a file mapped `MAP_SHARED` by
+//! several processes.
+//!
+//! Only where the memory comes from differs from an in-process table; every
+//! protocol is the same code. The creator takes the file with
+//! `O_CREAT | O_EXCL` (so exactly one process initialises), sizes it,
+//! writes the table and publishes the header's `ready` flag last with
+//! Release ordering. Openers wait (bounded) for the flag, then validate
+//! every header field against the file's size before they map or touch a
+//! slot. A file that fails validation is `Corrupt`; a config that differs
+//! from the caller's is `Invalid`.
+
+use crate::clock::monotonic_ns;
+use crate::config::{Config, Policy};
+use crate::error::{Error, Result};
+use crate::holder;
+use crate::layout::{Header, Layout, LAYOUT_VERSION, MAGIC};
+use crate::region::{self, Region};
+use crate::sync::Ordering;
+use crate::table::Table;
+use crate::Clock;
+use std::ffi::CString;
+use std::mem::{offset_of, size_of};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+/// How long an opener waits for a creator to finish initialising.
+const READY_WAIT: Duration = Duration::from_secs(2);
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Invalid)
+}
+
+/// Closes a file descriptor when dropped.
+struct Fd(libc::c_int);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: we own the descriptor.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// A mapping that unmaps itself unless handed over to a [`Region`].
+struct Map {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+impl Map {
+    fn new(fd: &Fd, len: usize, writable: bool) -> Result<Map> {
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
+        // SAFETY: a fresh shared mapping of an open file; the kernel picks
+        // the address. `len` is nonzero (callers check the header fits).
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.0, 0) };
+        if p == libc::MAP_FAILED {
+            return Err(Error::Io(errno()));
+        }
+        let base = NonNull::new(p.cast::<u8>()).ok_or(Error::Io(libc::EIO))?;
+        Ok(Map { base, len })
+    }
+    fn into_region(self, cfg: &Config) -> Region {
+        let m = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the mapping is live, at least `Layout::total` bytes long
+        // (checked by the callers), and holds an initialised, validated
+        // table for `cfg`; the Region now owns (and will unmap) it.
+        unsafe { Region::from_mapping(m.base, m.len, cfg) }
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        // SAFETY: we own the mapping and nothing refers into it.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+fn file_size(fd: &Fd) -> Result<u64> {
+    // SAFETY: `st` is a valid out-parameter for fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open; `st` is writable.
+    if unsafe { libc::fstat(fd.0, &mut st) } != 0 {
+        return Err(Error::Io(errno()));
+    }
+    Ok(st.st_size as u64)
+}
+
+/// Reads the header's bytes with `pread` (no mapping needed yet).
+fn read_header(fd: &Fd) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; size_of::<Header>()];
+    // SAFETY: `buf` is writable for its whole length.
+    let n = unsafe { libc::pread(fd.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(Error::Io(errno()));
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
+}
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_ne_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
+}
+
+/// What a valid header says.
+struct Checked {
+    config: Config,
+    tag: u16,
+}
+
+/// Validates a complete, ready header against the file size.
+fn check_header(b: &[u8], size: u64) -> Result<Checked> {
+    if b.len() < size_of::<Header>() {
+        return Err(Error::Corrupt);
+    }
+    if u64_at(b, offset_of!(Header, magic)) != MAGIC
+        || u32_at(b, offset_of!(Header, version)) != LAYOUT_VERSION
+    {
+        return Err(Error::Corrupt);
+    }
+    let c = offset_of!(Header, config);
+    let raw = |i: usize| u32_at(b, c + 4 * i);
+    let config = Config {
+        max_engines: raw(0),
+        max_tickets: raw(1),
+        default_capacity: raw(2),
+        pending_lease_ms: raw(3),
+        active_lease_ms: raw(4),
+        policy: Policy::from_u32(raw(5)).ok_or(Error::Corrupt)?,
+    };
+    config.validate().map_err(|_| Error::Corrupt)?;
+    let layout = Layout::for_sizes(config.max_engines, config.max_tickets);
+    let tag = u32_at(b, offset_of!(Header, tag));
+    let ok = u64_at(b, offset_of!(Header, total_size)) == layout.total as u64
+        && u64_at(b, offset_of!(Header, engines_off)) == layout.engines_off as u64
+        && u64_at(b, offset_of!(Header, metas_off)) == layout.metas_off as u64
+        && u64_at(b, offset_of!(Header, tickets_off)) == layout.tickets_off as u64
+        && size >= layout.total as u64
+        && tag <= u16::MAX as u32;
+    if !ok {
+        return Err(Error::Corrupt);
+    }
+    Ok(Checked {
+        config,
+        tag: tag as u16,
+    })
+}
+
+/// Waits (bounded) until the creator published the header, then checks it.
+///
+/// Only two pictures mean "a creator is still at work": all zero bytes
+/// (created, maybe sized, not yet written) or our magic without the ready
+/// flag. Anything else that is not ready is `Corrupt` at once.
+fn wait_ready(fd: &Fd) -> Result<Checked> {
+    let start = monotonic_ns();
+    loop {
+        let size = file_size(fd)?;
+        let b = read_header(fd)?;
+        let full = b.len() >= size_of::<Header>();
+        if full && u32_at(&b, offset_of!(Header, ready)) != 0 {
+            return check_header(&b, size);
+        }
+        let zeros = b.iter().all(|&x| x == 0);
+        let ours = b.len() >= 8 && u64_at(&b, offset_of!(Header, magic)) == MAGIC;
+        if !zeros && !ours {
+            return Err(Error::Corrupt);
+        }
+        if monotonic_ns().saturating_sub(start) > READY_WAIT.as_nanos() as u64 {
+            // Never initialised (its creator died, or it is not a table).
+            return Err(Error::Corrupt);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn shared_table(map: Map, c: Checked) -> Table {
+    let region = map.into_region(&c.config);
+    // Acquire pairs with the creator's Release store of `ready`: everything
+    // it initialised is visible before we touch a slot.
+    let _ = region.header().ready.load(Ordering::Acquire);
+    Table::from_region(region, c.config, c.tag, Clock::Monotonic, holder::current())
+}
+
+impl Table {
+    /// Opens the shared table stored in the file at `path`, creating it
+    /// (mode 0600) if it does not exist.
+    ///
+    /// Creating needs `config` (validated). Opening takes the file's own
+    /// config when `config` is `None`, and gives `Invalid` when `config`
+    /// differs from it. Concurrent creators race safely: one initialises,
+    /// the others wait for it. A file that is not a valid table (wrong
+    /// magic, version, size, or out-of-range field, or never initialised) is
+    /// `Corrupt`. Open the table after `fork`, not before: a ticket records
+    /// the process that holds it.
+    pub fn open_shared(path: impl AsRef<Path>, config: Option<&Config>) -> Result<Table> {
+        if let Some(c) = config {
+            c.validate()?;
+        }
+        let cpath = c_path(path.as_ref())?;
+        for _ in 0..100 {
+            if let Some(cfg) = config {
+                // SAFETY: `cpath` is a valid NUL-terminated path.
+                let fd = unsafe {
+                    libc::open(
+                        cpath.as_ptr(),
+                        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                        0o600 as libc::c_uint,
+                    )
+                };
+                if fd >= 0 {
+                    return create(Fd(fd), cfg, &cpath);
+                }
+                if errno() != libc::EEXIST {
+                    return Err(Error::Io(errno()));
+                }
+            }
+            // SAFETY: as above.
+            let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+            if fd < 0 {
+                let e = errno();
+                if e == libc::ENOENT && config.is_some() {
+                    continue; // Unlinked between our two opens: try again.
+                }
+                return Err(Error::Io(e));
+            }
+            let fd = Fd(fd);
+            let checked = wait_ready(&fd)?;
+            if config.is_some_and(|c| *c != checked.config) {
+                return Err(Error::Invalid);
+            }
+            let map = Map::new(&fd, file_size(&fd)? as usize, true)?;
+            return Ok(shared_table(map, checked));
+        }
+        Err(Error::Io(libc::ENOENT))
+    }
+
+    /// Deletes the file of a shared table. Processes that have it open keep
+    /// using their mapping until they free it.
+    pub fn unlink_shared(path: impl AsRef<Path>) -> Result<()> {
+        let cpath = c_path(path.as_ref())?;
+        // SAFETY: `cpath` is a valid NUL-terminated path.
+        if unsafe { libc::unlink(cpath.as_ptr()) } != 0 {
+            return Err(Error::Io(errno()));
+        }
+        Ok(())
+    }
+
+    /// `true` when this table lives in a shared file.
+    pub fn is_shared(&self) -> bool {
+        self.region.is_shared()
+    }
+}
+
+/// Sizes, maps and initialises a file we created.
+fn create(fd: Fd, cfg: &Config, cpath: &CString) -> Result<Table> {
+    let layout = Layout::for_sizes(cfg.max_engines, cfg.max_tickets);
+    let fail = |e: Error| {
+        // Leave no half-made table behind for others to wait on.
+        // SAFETY: `cpath` is a valid NUL-terminated path.
+        unsafe { libc::unlink(cpath.as_ptr()) };
+        e
+    };
+    // SAFETY: `fd` is open for writing.
+    if unsafe { libc::ftruncate(fd.0, layout.total as libc::off_t) } != 0 {
+        return Err(fail(Error::Io(errno())));
+    }
+    let map = Map::new(&fd, layout.total, true).map_err(fail)?;
+    let tag = (crate::select::splitmix64(monotonic_ns() ^ holder::current()) >> 48) as u16;
+    // SAFETY: the mapping is `layout.total` bytes, page-aligned (so aligned
+    // to REGION_ALIGN), and nobody else reads it before `ready` is set.
+    unsafe { region::init(map.base.as_ptr(), cfg, tag, &layout) };
+    let table = shared_table(map, Checked { config: *cfg, tag });
+    // Release pairs with the Acquire in `shared_table` of every opener: the
+    // table is complete before anyone may use it.
+    table.header().ready.store(1, Ordering::Release);
+    Ok(table)
+}
+
+/// A read-only view of a shared table (what `engine-slots inspect` uses):
+/// the file is opened and mapped read-only, so nothing can change it.
+#[derive(Debug)]
+pub struct SharedView {
+    table: Table,
+}
+
+impl SharedView {
+    /// Opens the shared table at `path` read-only.
+    pub fn open(path: impl AsRef<Path>) -> Result<SharedView> {
+        let cpath = c_path(path.as_ref())?;
+        // SAFETY: `cpath` is a valid NUL-terminated path.
+        let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::Io(errno()));
+        }
+        let fd = Fd(fd);
+        let checked = wait_ready(&fd)?;
+        let map = Map::new(&fd, file_size(&fd)? as usize, false)?;
+        Ok(SharedView {
+            table: shared_table(map, checked),
+        })
+    }
+    /// The table's configuration.
+    pub fn config(&self) -> &Config {
+        self.table.config()
+    }
+    /// Bytes the table occupies.
+    pub fn memory_size(&self) -> usize {
+        self.table.memory_size()
+    }
+    /// Every registered engine (see [`Table::snapshot`]).
+    pub fn snapshot(&self) -> Vec<crate::EngineStats> {
+        self.table.snapshot()
+    }
+    /// Ticket slots by state (see [`Table::ticket_counts`]).
+    pub fn ticket_counts(&self) -> crate::TicketCounts {
+        self.table.ticket_counts()
+    }
+}
