@@ -161,7 +161,7 @@ pub(crate) struct Layout {
 }
 
 const fn align_up(n: usize, a: usize) -> usize {
-    (n + a - 1) / a * a
+    n.div_ceil(a) * a
 }
 
 impl Layout {

@@ -349,27 +349,57 @@ impl Harness {
             Op::SetHealthy(i, h) => {
                 let e = self.engine(i);
                 let got = self.table.set_healthy(e, h);
-                assert_eq!(got, self.engine_op(e, |m| Ok(m.healthy = h)));
+                assert_eq!(
+                    got,
+                    self.engine_op(e, |m| {
+                        m.healthy = h;
+                        Ok(())
+                    })
+                );
             }
             Op::SetPriority(i, p) => {
                 let e = self.engine(i);
                 let got = self.table.set_priority(e, p);
-                assert_eq!(got, self.engine_op(e, |m| Ok(m.priority = p)));
+                assert_eq!(
+                    got,
+                    self.engine_op(e, |m| {
+                        m.priority = p;
+                        Ok(())
+                    })
+                );
             }
             Op::SetExternal(i, n) => {
                 let e = self.engine(i);
                 let got = self.table.set_external(e, n);
-                assert_eq!(got, self.engine_op(e, |m| Ok(m.external = n)));
+                assert_eq!(
+                    got,
+                    self.engine_op(e, |m| {
+                        m.external = n;
+                        Ok(())
+                    })
+                );
             }
             Op::Drain(i) => {
                 let e = self.engine(i);
                 let got = self.table.drain(e);
-                assert_eq!(got, self.engine_op(e, |m| Ok(m.draining = true)));
+                assert_eq!(
+                    got,
+                    self.engine_op(e, |m| {
+                        m.draining = true;
+                        Ok(())
+                    })
+                );
             }
             Op::Undrain(i) => {
                 let e = self.engine(i);
                 let got = self.table.undrain(e);
-                assert_eq!(got, self.engine_op(e, |m| Ok(m.draining = false)));
+                assert_eq!(
+                    got,
+                    self.engine_op(e, |m| {
+                        m.draining = false;
+                        Ok(())
+                    })
+                );
             }
             Op::Reserve | Op::ReserveOn(_) => {
                 let target = match op {

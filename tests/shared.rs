@@ -62,6 +62,7 @@ impl Shadow {
             .read(true)
             .write(true)
             .create(true)
+            .truncate(false)
             .open(path)
             .unwrap();
         f.set_len((n * 4) as u64).unwrap();

@@ -49,7 +49,7 @@ fn hammer(policy: Policy) {
             let (t, engines, shadow, max_seen, admitted, stop) =
                 (&t, &engines, &shadow, &max_seen, &admitted, &stop);
             s.spawn(move || {
-                let mut rng = Rng(0x9E37_79B9 ^ (id as u64 + 1) * 0x1234_5678_9abc);
+                let mut rng = Rng(0x9E37_79B9 ^ ((id as u64 + 1) * 0x1234_5678_9abc));
                 let mut held: Vec<(Ticket, usize, bool)> = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let r = rng.next();
@@ -158,7 +158,7 @@ fn chaos_with_leases_and_churn() {
         for id in 0..THREADS {
             let (t, stop) = (&t, &stop);
             s.spawn(move || {
-                let mut rng = Rng(0xC0FFEE ^ (id as u64 + 7) * 0x9E37_79B9_7F4A_7C15);
+                let mut rng = Rng(0xC0FFEE ^ ((id as u64 + 7) * 0x9E37_79B9_7F4A_7C15));
                 let mut held: Vec<Ticket> = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let r = rng.next();
