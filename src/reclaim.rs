@@ -24,6 +24,8 @@ use crate::ticket_word::{TicketState, TicketWord};
 const HOLDER_SCAN_INTERVAL_NS: u64 = 50_000_000;
 
 const SWEEP_ONE: u64 = 1;
+/// Rounds of backoff a refused reserve waits for running sweeps.
+const SWEEP_WAIT_ROUNDS: u32 = if cfg!(loom) { 4 } else { 10_000 };
 const SWEEP_DONE: u64 = (1 << 32) - 1; // in progress - 1, finished + 1
 
 impl Table {
@@ -43,6 +45,29 @@ impl Table {
         let hint = h.next_expiry_ms.load(Ordering::SeqCst);
         let after = h.sweeps.load(Ordering::SeqCst);
         before == after && before as u32 == 0 && now_ms < hint
+    }
+
+    /// Waits (bounded) for the sweeps running now to finish; `false` at once
+    /// when none runs. Used only by a reserve about to answer "no capacity".
+    pub(crate) fn wait_for_sweeps(&self) -> bool {
+        let sweeps = &self.header().sweeps;
+        // SeqCst: ordered with the sweeps' own SeqCst updates (see above).
+        let start = sweeps.load(Ordering::SeqCst);
+        let running = start as u32;
+        if running == 0 {
+            return false;
+        }
+        let backoff = crossbeam_utils::Backoff::new();
+        // Bounded: a sweeper in another process may have died mid-sweep.
+        for _ in 0..SWEEP_WAIT_ROUNDS {
+            let now = sweeps.load(Ordering::SeqCst);
+            let finished = ((now >> 32) as u32).wrapping_sub((start >> 32) as u32);
+            if now as u32 == 0 || finished >= running {
+                break;
+            }
+            crate::sync::spin_wait(&backoff);
+        }
+        true
     }
 
     /// Shared tables: whether this call should look for dead holders.

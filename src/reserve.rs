@@ -82,6 +82,7 @@ impl Table {
             }
         };
         let mut reclaimed = false;
+        let mut waited = false;
         let backoff = crossbeam_utils::Backoff::new();
         loop {
             let choice = match target {
@@ -103,6 +104,12 @@ impl Table {
                 if !reclaimed {
                     reclaimed = true;
                     self.reclaim_at(now, false);
+                    continue;
+                }
+                // A sweep of another thread may be between freeing a ticket
+                // and giving its engine the slot back: let it finish once.
+                if !waited && self.wait_for_sweeps() {
+                    waited = true;
                     continue;
                 }
                 freelist::push(head, self.tickets(), slot);
