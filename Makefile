@@ -7,7 +7,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 export LOOM_MAX_PREEMPTIONS ?= 2
 
-.PHONY: all build demo test test-rust loom lint bench clean
+.PHONY: all build demo test test-rust test-c loom lint bench clean header
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 demo:
 	$(CARGO) run --release --quiet --example demo
 
-test: lint test-rust loom
+test: lint test-rust loom test-c
 	@echo "make test: all green"
 
 test-rust:
@@ -25,6 +25,14 @@ test-rust:
 
 loom:
 	scripts/loom.sh
+
+# C ABI: header alone as C11/C++17, C tests under ASan+UBSan.
+test-c:
+	scripts/test-c.sh
+
+# Regenerate include/engine_slots.h (tests/header_fresh.rs fails when stale).
+header:
+	scripts/gen-header.sh
 
 lint:
 	$(CARGO) fmt --check

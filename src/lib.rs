@@ -26,6 +26,7 @@ mod clock;
 mod config;
 mod engines;
 mod error;
+pub mod ffi;
 mod freelist;
 mod handle;
 #[cfg(not(loom))]
