@@ -53,10 +53,10 @@ pub mod ticket;
 pub mod stats;
 
 pub use engine::*;
-pub use stats::*;
-pub use status::*;
 #[cfg(not(loom))]
 pub use shared::*;
+pub use stats::*;
+pub use status::*;
 pub use table::*;
 pub use ticket::*;
 pub use types::*;

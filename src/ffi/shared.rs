@@ -18,7 +18,9 @@ unsafe fn path_ref<'a>(path: *const c_char) -> Option<&'a OsStr> {
         return None;
     }
     // SAFETY: non-NULL and NUL-terminated (the caller's contract).
-    Some(OsStr::from_bytes(unsafe { CStr::from_ptr(path) }.to_bytes()))
+    Some(OsStr::from_bytes(
+        unsafe { CStr::from_ptr(path) }.to_bytes(),
+    ))
 }
 
 /// Opens the shared table stored in the file at `path`, creating it (mode
