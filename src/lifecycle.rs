@@ -200,7 +200,25 @@ impl Table {
     }
 
     /// The stream is still alive: extends the active lease from now.
+    ///
+    /// `Stale` if the ticket is not active, or its engine was removed (such
+    /// a ticket can only be released).
     pub fn touch(&self, t: Ticket) -> Result<()> {
+        let (_, gen, slot) = self.ticket_slot(t)?;
+        // Acquire pairs with the Release that published this incarnation,
+        // so its engine reference below is the one it was admitted with.
+        let w = TicketWord(slot.word.load(Ordering::Acquire));
+        if !w.is(TicketState::Active, gen) {
+            return Err(Error::Stale);
+        }
+        let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
+        let engine = self
+            .words()
+            .get(eindex as usize)
+            .map(|c| EngineWord(c.word.load(Ordering::Relaxed)));
+        if !engine.is_some_and(|e| e.is_registered() && e.generation() == egen) {
+            return Err(Error::Stale);
+        }
         let lease = self.active_lease();
         let deadline = ms32(self.now_ns()).wrapping_add(lease);
         self.transition(t, TicketState::Active, |w| w.with_deadline(deadline))

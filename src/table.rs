@@ -200,7 +200,14 @@ impl Table {
     }
 }
 
-/// A random, per-table 16-bit tag (handles of other tables fail to match).
+/// A per-table 16-bit tag that handles carry.
+///
+/// The low 15 bits (all a ticket handle has room for) walk a permutation of
+/// `1..=32767` from a random start, so the tags of the last 32 767 tables
+/// created in this process are all different: a handle of one is stale in
+/// every other, not just probably. (Tables in other processes' shared files
+/// carry random tags; there a foreign handle is stale with probability
+/// 1 - 2^-15, and then its slot's generation must match too.)
 fn random_tag() -> u16 {
     #[cfg(loom)]
     {
@@ -209,12 +216,18 @@ fn random_tag() -> u16 {
     #[cfg(not(loom))]
     {
         use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::OnceLock;
+        static START: OnceLock<u64> = OnceLock::new();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let start = *START.get_or_init(|| {
+            let local = 0u8;
+            crate::select::splitmix64(crate::clock::monotonic_ns() ^ (&local as *const u8 as u64))
+        });
+        // Relaxed: only uniqueness of the counter value matters.
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let local = 0u8;
-        let mixed = crate::select::splitmix64(
-            crate::clock::monotonic_ns() ^ (&local as *const u8 as u64) ^ (n << 32),
-        );
-        (mixed >> 48) as u16
+        // 20_219 is coprime with 32_767 = 7 * 31 * 151, so n -> n * 20_219
+        // (mod 32_767) is a permutation.
+        let low = 1 + (start.wrapping_add(n.wrapping_mul(20_219)) % 32_767) as u16;
+        low | ((start >> 40) as u16 & 0x8000)
     }
 }

@@ -491,9 +491,20 @@ impl Harness {
                 let got = self.table.touch(tk);
                 let now_ms = self.model.now_ms();
                 let lease = self.model.cfg.active_lease_ms as u64;
-                let want = self.ticket_op(tk, MState::Active).map(|_| {
-                    self.model.tickets.get_mut(&tk.raw()).unwrap().deadline_ms = now_ms + lease;
+                // A ticket of a removed engine can only be finished.
+                let orphan = self.model.tickets.get(&tk.raw()).is_some_and(|t| {
+                    t.state == MState::Active
+                        && self.model.slots[t.slot]
+                            .as_ref()
+                            .is_none_or(|m| m.handle != t.engine)
                 });
+                let want = if orphan {
+                    Err(Error::Stale)
+                } else {
+                    self.ticket_op(tk, MState::Active).map(|_| {
+                        self.model.tickets.get_mut(&tk.raw()).unwrap().deadline_ms = now_ms + lease;
+                    })
+                };
                 assert_eq!(got, want, "{op:?}");
             }
             Op::Reclaim => {

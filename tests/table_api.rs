@@ -358,3 +358,36 @@ fn errors_display_and_codes() {
         assert!(!e.to_string().is_empty());
     }
 }
+
+#[test]
+fn touch_of_a_removed_engines_ticket_is_stale() {
+    let t = Table::new(cfg(1, 4)).unwrap();
+    let a = t.add_engine(b"a", 2).unwrap();
+    let r = t.reserve().unwrap().unwrap();
+    t.commit(r.ticket).unwrap();
+    t.remove_engine(a).unwrap();
+    assert_eq!(t.touch(r.ticket), Err(Error::Stale));
+    assert_eq!(t.release(r.ticket), Ok(()), "it can still be finished");
+}
+
+#[test]
+fn handles_of_other_tables_are_always_stale() {
+    // Tags of tables created in one process never repeat (for 32 767
+    // tables), so this holds for every pair, not just probably.
+    let tables: Vec<Table> = (0..64).map(|_| Table::new(cfg(1, 2)).unwrap()).collect();
+    let held: Vec<_> = tables
+        .iter()
+        .map(|t| {
+            let e = t.add_engine(b"same-key", 2).unwrap();
+            (e, t.reserve().unwrap().unwrap().ticket)
+        })
+        .collect();
+    for (i, t) in tables.iter().enumerate() {
+        for (j, &(e, tk)) in held.iter().enumerate() {
+            if i != j {
+                assert_eq!(t.engine_stats(e), Err(Error::Stale));
+                assert_eq!(t.cancel(tk), Err(Error::Stale));
+            }
+        }
+    }
+}
