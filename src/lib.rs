@@ -28,6 +28,7 @@ mod engines;
 mod error;
 pub mod ffi;
 mod freelist;
+mod guard;
 mod handle;
 #[cfg(not(loom))]
 mod holder;
@@ -48,10 +49,16 @@ mod word;
 #[cfg(all(test, loom))]
 mod loom_models;
 
+/// The README's Rust example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use clock::{duration_ms, monotonic_ns, Clock, ManualClock};
 pub use config::{Config, Policy, MAX_LEASE_MS};
 pub use engines::KEY_MAX;
 pub use error::{Error, Result};
+pub use guard::TicketGuard;
 pub use handle::{Engine, Ticket, MAX_ENGINES, MAX_TICKETS};
 pub use reserve::Reservation;
 #[cfg(not(loom))]
