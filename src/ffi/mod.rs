@@ -73,7 +73,7 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).expect("src/ffi is readable") {
             let path = entry.expect("a directory entry").path();
-            if path.extension().map_or(true, |e| e != "rs") {
+            if path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
             let src = std::fs::read_to_string(&path).expect("a readable source file");
