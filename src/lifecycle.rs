@@ -221,7 +221,13 @@ impl Table {
         }
         let lease = self.active_lease();
         let deadline = ms32(self.now_ns()).wrapping_add(lease);
-        self.transition(t, TicketState::Active, |w| w.with_deadline(deadline))
-            .map(drop)
+        // Never earlier than the deadline it has: the monotonic clock does not go
+        // back, but a test clock may, and the sweep hint assumes touch only
+        // ever extends a lease.
+        self.transition(t, TicketState::Active, |w| {
+            let keep = reached(w.deadline(), deadline) && w.deadline() != deadline;
+            w.with_deadline(if keep { w.deadline() } else { deadline })
+        })
+        .map(drop)
     }
 }

@@ -502,7 +502,8 @@ impl Harness {
                     Err(Error::Stale)
                 } else {
                     self.ticket_op(tk, MState::Active).map(|_| {
-                        self.model.tickets.get_mut(&tk.raw()).unwrap().deadline_ms = now_ms + lease;
+                        let t = self.model.tickets.get_mut(&tk.raw()).unwrap();
+                        t.deadline_ms = t.deadline_ms.max(now_ms + lease);
                     })
                 };
                 assert_eq!(got, want, "{op:?}");
