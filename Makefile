@@ -7,7 +7,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 export LOOM_MAX_PREEMPTIONS ?= 2
 
-.PHONY: all build demo test test-rust test-c loom lint bench clean header
+.PHONY: all build demo test test-rust test-c test-go loom lint bench bench-go clean header
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 demo:
 	$(CARGO) run --release --quiet --example demo
 
-test: lint test-rust loom test-c
+test: lint test-rust loom test-c test-go
 	@echo "make test: all green"
 
 test-rust:
@@ -30,6 +30,10 @@ loom:
 test-c:
 	scripts/test-c.sh
 
+# Go binding: vet, gofmt, tests with -race (and again with GOGC=1).
+test-go:
+	bindings/go/run-tests.sh
+
 # Regenerate include/engine_slots.h (tests/header_fresh.rs fails when stale).
 header:
 	scripts/gen-header.sh
@@ -37,9 +41,13 @@ header:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	cd bindings/go && test -z "$$(gofmt -l .)" && go vet ./...
 
-bench:
+bench: bench-go
 	$(CARGO) bench
+
+bench-go:
+	bindings/go/bench.sh
 
 clean:
 	$(CARGO) clean
