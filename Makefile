@@ -5,9 +5,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
+FUZZ_SECONDS ?= 600
 export LOOM_MAX_PREEMPTIONS ?= 2
 
-.PHONY: all build demo test test-rust test-c test-go loom lint bench bench-go clean header
+.PHONY: all build demo test test-rust test-c test-cpp test-install test-go fuzz fuzz-smoke install loom lint bench bench-go clean header
 
 all: build
 
@@ -17,7 +18,7 @@ build:
 demo:
 	$(CARGO) run --release --quiet --example demo
 
-test: lint test-rust loom test-c test-go
+test: lint test-rust loom test-c test-cpp test-install fuzz-smoke test-go
 	@echo "make test: all green"
 
 test-rust:
@@ -29,6 +30,24 @@ loom:
 # C ABI: header alone as C11/C++17, C tests under ASan+UBSan.
 test-c:
 	scripts/test-c.sh
+
+# C++ RAII layer (GoogleTest) and the README's C/C++ examples, ASan+UBSan.
+test-cpp:
+	scripts/test-cpp.sh
+
+# make install into a temporary prefix; build C/C++ programs via pkg-config.
+test-install:
+	tests/install/run.sh
+
+# libFuzzer over the C ABI against a model: 60 s in make test, longer here.
+fuzz-smoke:
+	tests/fuzz/run.sh 60
+
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+install:
+	scripts/install.sh $(PREFIX)
 
 # Go binding: vet, gofmt, tests with -race (and again with GOGC=1).
 test-go:
