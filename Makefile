@@ -62,8 +62,11 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	cd bindings/go && test -z "$$(gofmt -l .)" && go vet ./...
 
-bench: bench-go
-	$(CARGO) bench
+# Rust benchmarks (criterion): ratio table, targets, CSV, docs/bench-cycle.png;
+# then the Go binding against a pure-Go port of the seed design.
+bench:
+	scripts/bench.sh
+	$(MAKE) bench-go
 
 bench-go:
 	bindings/go/bench.sh

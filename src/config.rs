@@ -34,8 +34,10 @@ impl Policy {
 }
 
 /// Longest lease the table can express: leases above it (up to `u32::MAX`
-/// milliseconds) are capped to it, about 24.8 days.
-pub const MAX_LEASE_MS: u32 = (1 << 31) - 1;
+/// milliseconds) are capped to it, about 24.8 days. Ticket deadlines compare
+/// with wrapping 32-bit arithmetic, exact below 2^31 ms; the hour kept free
+/// absorbs the coarse clock's rounding of lease starts.
+pub const MAX_LEASE_MS: u32 = (1 << 31) - 1 - 3_600_000;
 
 /// The fixed shape and behaviour of a table, chosen at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -60,7 +60,6 @@ fn write_meta(meta: &EngineMeta, key: &[u8]) {
     meta.key_hash.store(key_hash(key), Ordering::Relaxed);
     meta.priority.store(0, Ordering::Relaxed);
     meta.external.store(0, Ordering::Relaxed);
-    meta.last_reserved_ns.store(0, Ordering::Relaxed);
     meta.reserved_total.store(0, Ordering::Relaxed);
     meta.expired_total.store(0, Ordering::Relaxed);
 }
@@ -146,6 +145,8 @@ impl Table {
                 continue;
             }
             write_meta(meta, key);
+            // Never reserved: the oldest for selection's tie-break.
+            cell.last_reserved_ns.store(0, Ordering::Relaxed);
             let live = EngineWord::live(w.generation(), capacity);
             // Release publishes the metadata written above together with the
             // engine (pairs with the Acquire loads in `resolve` and scans).
@@ -221,7 +222,9 @@ impl Table {
         self.metas()[index as usize]
             .priority
             .store(priority, Ordering::Relaxed);
-        Ok(())
+        // The word's `prioritized` bit tells selection whether to read it.
+        self.update_engine(e, |w| Some(w.with_prioritized(priority != 0)))
+            .map(drop)
     }
 
     /// Sets the number of streams on the engine that this table does not

@@ -20,8 +20,11 @@ use std::mem::{align_of, size_of};
 /// First word of every table: "ENGSLOT1" read as little-endian bytes.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ENGSLOT\x01");
 /// Bumped whenever the layout below changes.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 pub(crate) const REGION_ALIGN: usize = 128;
+/// The cache line size the hot per-engine and per-ticket structs are padded
+/// to (their `align`, which `repr` needs as a literal).
+pub(crate) const CACHE_LINE: usize = 64;
 
 /// The configuration as stored in the table (all fixed-width integers).
 #[repr(C)]
@@ -79,15 +82,27 @@ pub(crate) struct Header {
     pub engine_hwm: CachePadded<AtomicU32>,
 }
 
-/// The admission word of one engine (see [`crate::word`]).
-#[repr(C)]
+/// The admission word of one engine (see [`crate::word`]) and the one
+/// tie-break selection reads on every load tie, side by side: a scan never
+/// reads the engine's metadata line.
+///
+/// Each cell, each engine's metadata and each ticket slot has a cache line
+/// of its own ([`CACHE_LINE`]): engines and tickets used by different
+/// threads are written by different threads, and sharing lines made two
+/// threads 20-30% slower per cycle, while the padding costs a single thread
+/// nothing measurable at 16 engines and about 3% at 4096 (the numbers are in
+/// `docs/BENCHMARKS.md`).
+#[repr(C, align(64))]
 pub(crate) struct EngineWordCell {
     pub word: AtomicU64,
+    /// Coarse clock reading of the last admission on this engine (ns); 0
+    /// for an engine never reserved. Reset while the slot is free.
+    pub last_reserved_ns: AtomicU64,
 }
 
 /// Everything about an engine that admission does not need atomically with
-/// its counts.
-#[repr(C)]
+/// its counts. Padded to whole cache lines (see [`EngineWordCell`]).
+#[repr(C, align(64))]
 pub(crate) struct EngineMeta {
     /// Key bytes, little-endian in 8 words; written only while the slot is
     /// free, read with the seqlock discipline of [`crate::engines`].
@@ -97,14 +112,13 @@ pub(crate) struct EngineMeta {
     pub priority: AtomicI32,
     /// The exact external count (the word holds it saturated).
     pub external: AtomicU32,
-    /// Clock reading of the last admission on this engine (ns).
-    pub last_reserved_ns: AtomicU64,
     pub reserved_total: AtomicU64,
     pub expired_total: AtomicU64,
 }
 
-/// One ticket slot.
-#[repr(C)]
+/// One ticket slot, on a cache line of its own (see [`EngineWordCell`]):
+/// the slots two threads hold side by side would otherwise share one.
+#[repr(C, align(64))]
 pub(crate) struct TicketSlot {
     /// State, busy bit, generation and lease deadline (see [`crate::tickets`]).
     pub word: AtomicU64,
@@ -121,6 +135,7 @@ impl EngineWordCell {
     pub(crate) fn new() -> Self {
         EngineWordCell {
             word: AtomicU64::new(0),
+            last_reserved_ns: AtomicU64::new(0),
         }
     }
 }
@@ -133,7 +148,6 @@ impl EngineMeta {
             key_hash: AtomicU32::new(0),
             priority: AtomicI32::new(0),
             external: AtomicU32::new(0),
-            last_reserved_ns: AtomicU64::new(0),
             reserved_total: AtomicU64::new(0),
             expired_total: AtomicU64::new(0),
         }
@@ -191,6 +205,9 @@ impl Layout {
 }
 
 const _: () = {
+    assert!(align_of::<EngineWordCell>() == CACHE_LINE);
+    assert!(align_of::<EngineMeta>() == CACHE_LINE);
+    assert!(align_of::<TicketSlot>() == CACHE_LINE);
     assert!(align_of::<Header>() <= REGION_ALIGN);
     assert!(align_of::<EngineMeta>() <= REGION_ALIGN);
     assert!(align_of::<TicketSlot>() <= REGION_ALIGN);

@@ -87,7 +87,8 @@ impl Table {
                 meta.expired_total.fetch_add(1, Ordering::Relaxed);
             }
         }
-        freelist::push(&self.header().free_head, self.tickets(), index);
+        let head = &self.header().free_head;
+        freelist::give_back(self.table_id(), head, self.tickets(), index, was.finished());
     }
 
     /// Tries to reclaim `slot` whose word was `w` and whose lease is over
@@ -122,7 +123,11 @@ impl Table {
         decide: impl Fn(TicketWord) -> TicketWord,
     ) -> Result<(u32, &TicketSlot, TicketWord, TicketWord)> {
         let (index, gen, slot) = self.ticket_slot(t)?;
-        let now = ms32(self.now_ns());
+        // The lease check starts from the coarse clock's upper bound on the
+        // precise time: a lease that has not run out by then is certainly
+        // running, and only one that may have is checked precisely.
+        let mut now = self.lease_base_ms(self.clock.coarse_ns()) as u32;
+        let mut precise = self.clock.coarse_slack_ns() == 0;
         // Acquire pairs with the Release stores/CASes that published this
         // incarnation of the ticket (its engine reference in particular).
         let mut cur = TicketWord(slot.word.load(Ordering::Acquire));
@@ -131,6 +136,11 @@ impl Table {
                 return Err(Error::Stale);
             }
             if self.lease_over(cur, now) {
+                if !precise {
+                    now = ms32(self.now_ns());
+                    precise = true;
+                    continue;
+                }
                 if self.try_reclaim(index, slot, cur, true) {
                     return Err(Error::Stale);
                 }
@@ -162,8 +172,8 @@ impl Table {
     /// finished too.
     pub fn commit(&self, t: Ticket) -> Result<()> {
         let lease = self.active_lease();
-        let now = self.now_ns();
-        let deadline = ms32(now).wrapping_add(lease);
+        let base_ms = self.lease_base_ms(self.clock.coarse_ns());
+        let deadline = (base_ms as u32).wrapping_add(lease);
         let (index, slot, _, busy) =
             self.transition(t, TicketState::Pending, |w| w.active(deadline, true))?;
         // Relaxed: see `finish`; a busy ticket is changed by nobody else.
@@ -174,13 +184,20 @@ impl Table {
             slot.word
                 .store(busy.active(deadline, false).0, Ordering::Release);
             if lease != 0 {
-                self.note_deadline(now / 1_000_000 + lease as u64);
+                self.note_deadline(base_ms + lease as u64);
             }
             Ok(())
         } else {
             // The engine is gone: the ticket ends here.
             slot.word.store(busy.finished().0, Ordering::Release);
-            freelist::push(&self.header().free_head, self.tickets(), index);
+            let head = &self.header().free_head;
+            freelist::give_back(
+                self.table_id(),
+                head,
+                self.tickets(),
+                index,
+                busy.finished(),
+            );
             Err(Error::Stale)
         }
     }
@@ -220,7 +237,7 @@ impl Table {
             return Err(Error::Stale);
         }
         let lease = self.active_lease();
-        let deadline = ms32(self.now_ns()).wrapping_add(lease);
+        let deadline = (self.lease_base_ms(self.clock.coarse_ns()) as u32).wrapping_add(lease);
         // Never earlier than the deadline it has: the monotonic clock does not go
         // back, but a test clock may, and the sweep hint assumes touch only
         // ever extends a lease.

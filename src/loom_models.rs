@@ -327,3 +327,81 @@ fn reserve_waits_for_a_concurrent_sweep() {
         assert_eq!(t.commit(leaked.ticket), Err(Error::Stale));
     });
 }
+
+#[test]
+fn parked_slot_is_claimed_by_exactly_one() {
+    // A thread parks the only free slot and claims it back while another
+    // thread, finding the free list empty, steals parked slots.
+    use crate::freelist;
+    use crate::layout::TicketSlot;
+    use crate::sync::{AtomicU64, Ordering};
+    use crate::ticket_word::TicketWord;
+    use loom::cell::UnsafeCell;
+
+    struct One {
+        head: AtomicU64,
+        slots: Vec<TicketSlot>,
+        // Loom reports a data race if two threads ever own the slot at once.
+        owner: UnsafeCell<usize>,
+    }
+    model(3, || {
+        let one = Arc::new(One {
+            head: AtomicU64::new(0),
+            slots: vec![TicketSlot::new(0)],
+            owner: UnsafeCell::new(0),
+        });
+        let own = |o: &One, me: usize| {
+            // SAFETY: loom checks that no other thread accesses this cell
+            // concurrently (that is the invariant under test).
+            o.owner.with_mut(|p| unsafe { *p = me });
+        };
+        let o2 = one.clone();
+        let h = thread::spawn(move || {
+            let got = freelist::steal(&o2.slots);
+            if got.is_some() {
+                own(&o2, 2);
+            }
+            got
+        });
+        let free = TicketWord(one.slots[0].word.load(Ordering::Relaxed));
+        freelist::give_back(1, &one.head, &one.slots, 0, free);
+        let mine = freelist::take(1, &one.head, &one.slots);
+        if mine.is_some() {
+            own(&one, 1);
+        }
+        let theirs = h.join().unwrap();
+        assert!(mine.is_some() ^ theirs.is_some(), "claimed exactly once");
+        // Whoever has it holds a plain free word; nothing is left parked.
+        let w = TicketWord(one.slots[0].word.load(Ordering::Relaxed));
+        assert!(!w.is_parked());
+        assert_eq!(freelist::steal(&one.slots), None);
+    });
+}
+
+#[test]
+fn parked_slots_are_never_lost() {
+    // Two threads run a cycle each, so each parks its slot; a third thread
+    // (nothing parked, free list empty) must still get both slots.
+    model(2, || {
+        let t = Arc::new(Table::new(config(1, 2, 0, 0)).unwrap());
+        let e = t.add_engine(b"e", 2).unwrap();
+        let cycle = |t: &Table| {
+            let r = t.reserve().unwrap().expect("room");
+            t.commit(r.ticket).unwrap();
+            t.release(r.ticket).unwrap();
+        };
+        let t2 = t.clone();
+        let h = thread::spawn(move || cycle(&t2));
+        let t3 = t.clone();
+        let h3 = thread::spawn(move || cycle(&t3));
+        h.join().unwrap();
+        h3.join().unwrap();
+        let a = t.reserve().unwrap().expect("a parked slot is stolen");
+        let b = t.reserve().unwrap().expect("both parked slots are stolen");
+        assert_eq!(t.reserve(), Err(Error::TableFull));
+        assert_eq!(counts(&t, e), (0, 2, 0));
+        t.cancel(a.ticket).unwrap();
+        t.cancel(b.ticket).unwrap();
+        assert_eq!(t.ticket_counts().free, 2);
+    });
+}

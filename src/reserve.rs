@@ -9,7 +9,6 @@
 //! When no engine has room, expired tickets are reclaimed once and the
 //! decision is retried before answering "no capacity".
 
-use crate::clock::ms32;
 use crate::error::{Error, Result};
 use crate::freelist;
 use crate::handle::{Engine, Ticket};
@@ -72,14 +71,23 @@ impl Table {
     }
 
     fn reserve_with(&self, target: Option<Engine>) -> Result<Option<Reservation>> {
-        let now = self.now_ns();
-        let head = &self.header().free_head;
-        let slot = match freelist::pop(head, self.tickets()) {
+        // The coarse clock stamps the lease and the tie-break (see
+        // `Table::lease_base_ms`); sweeps read the precise clock.
+        let stamp = self.clock.coarse_ns();
+        let (table, head, tickets) = (self.table_id(), &self.header().free_head, self.tickets());
+        let slot = match freelist::take(table, head, tickets) {
             Some(s) => s,
             None => {
-                self.reclaim_at(now, false);
-                freelist::pop(head, self.tickets()).ok_or(Error::TableFull)?
+                self.reclaim_at(self.now_ns(), false);
+                freelist::take(table, head, tickets)
+                    .or_else(|| freelist::steal(tickets))
+                    .ok_or(Error::TableFull)?
             }
+        };
+        // Gives the slot back unused (its word is still the free word).
+        let unused = |slot: u32| {
+            let free = TicketWord(tickets[slot as usize].word.load(Ordering::Relaxed));
+            freelist::give_back(table, head, tickets, slot, free);
         };
         let mut reclaimed = false;
         let mut waited = false;
@@ -90,7 +98,7 @@ impl Table {
                     Ok((index, _, w)) if w.has_room() => Some(Candidate { index, word: w }),
                     Ok(_) => None,
                     Err(err) => {
-                        freelist::push(head, self.tickets(), slot);
+                        unused(slot);
                         return Err(err);
                     }
                 },
@@ -103,7 +111,7 @@ impl Table {
                 // concurrent sweep may have freed room meanwhile.)
                 if !reclaimed {
                     reclaimed = true;
-                    self.reclaim_at(now, false);
+                    self.reclaim_at(self.now_ns(), false);
                     continue;
                 }
                 // A sweep of another thread may be between freeing a ticket
@@ -112,14 +120,14 @@ impl Table {
                     waited = true;
                     continue;
                 }
-                freelist::push(head, self.tickets(), slot);
+                unused(slot);
                 return Ok(None);
             };
             let cell = &self.words()[c.index as usize];
             match try_admit(cell, c.word) {
                 Admit::Done(w) => {
                     let engine = Engine::pack(self.tag, c.index, w.generation());
-                    let ticket = self.publish(slot, c.index, w.generation(), now);
+                    let ticket = self.publish(slot, c.index, w.generation(), stamp);
                     return Ok(Some(Reservation { ticket, engine }));
                 }
                 // Another reserver or a settings change won this engine's
@@ -128,6 +136,13 @@ impl Table {
                 Admit::Lost => backoff.spin(),
             }
         }
+    }
+
+    /// This table's identity for the thread-local parked-slot hint of
+    /// [`freelist`]: the address of its memory, unique among live tables.
+    #[inline]
+    pub(crate) fn table_id(&self) -> usize {
+        self.header() as *const _ as usize
     }
 
     #[inline]
@@ -141,8 +156,9 @@ impl Table {
         }
     }
 
-    /// Writes and publishes pending ticket `slot` on engine `index`/`gen`.
-    fn publish(&self, slot: u32, index: u32, gen: u16, now: u64) -> Ticket {
+    /// Writes and publishes pending ticket `slot` on engine `index`/`gen`;
+    /// `stamp` is a coarse clock reading taken before admission.
+    fn publish(&self, slot: u32, index: u32, gen: u16, stamp: u64) -> Ticket {
         let t = &self.tickets()[slot as usize];
         // Relaxed: ordered before the Release store of the word below, which
         // every operation on the ticket Acquire-loads first.
@@ -151,19 +167,33 @@ impl Table {
             .store(pack_engine_ref(index, gen), Ordering::Relaxed);
         t.holder.store(self.holder, Ordering::Relaxed);
         let lease = self.pending_lease();
-        let deadline = ms32(now).wrapping_add(lease);
+        let base_ms = self.lease_base_ms(stamp);
+        let deadline = (base_ms as u32).wrapping_add(lease);
         let word = TicketWord::pending(free.generation(), deadline);
         // Release pairs with the Acquire loads in `lifecycle` and `reclaim`:
         // whoever sees the pending word sees its engine reference.
         t.word.store(word.0, Ordering::Release);
-        let meta = &self.metas()[index as usize];
-        // Relaxed: statistics and a selection tie-break only.
-        meta.reserved_total.fetch_add(1, Ordering::Relaxed);
-        meta.last_reserved_ns.store(now, Ordering::Relaxed);
+        // Relaxed: statistics and a selection tie-break only. The stamp sits
+        // beside the engine word this thread just won, on the same line.
+        self.words()[index as usize]
+            .last_reserved_ns
+            .store(stamp, Ordering::Relaxed);
+        self.metas()[index as usize]
+            .reserved_total
+            .fetch_add(1, Ordering::Relaxed);
         if lease != 0 {
-            self.note_deadline(now / 1_000_000 + lease as u64);
+            self.note_deadline(base_ms + lease as u64);
         }
         Ticket::pack(self.tag, slot, free.generation())
+    }
+
+    /// The time (ms) a lease stamped with coarse reading `stamp_ns` runs
+    /// from: the latest the precise clock can have read when `stamp_ns` was
+    /// taken, so a lease never ends early (and ends at most one coarse tick
+    /// late). With a manual clock the slack is 0 and this is exact.
+    #[inline]
+    pub(crate) fn lease_base_ms(&self, stamp_ns: u64) -> u64 {
+        stamp_ns.saturating_add(self.clock.coarse_slack_ns()) / 1_000_000
     }
 
     /// Lowers the "earliest deadline" hint that lets `reserve` skip sweeps.

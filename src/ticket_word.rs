@@ -5,7 +5,8 @@
 //! | 0..32   | 32    | deadline   | lease deadline, wrapping milliseconds on the clock  |
 //! | 32..61  | 29    | generation | incarnation; tickets (handles) carry it             |
 //! | 61..63  | 2     | state      | 0 free, 1 pending, 2 active                         |
-//! | 63      | 1     | busy       | a commit is moving the engine's counts              |
+//! | 63      | 1     | busy       | a commit is moving the engine's counts; on a free   |
+//! |         |       |            | word: "parked" (see [`crate::freelist`])            |
 //!
 //! A free word holds the generation its *next* ticket will carry. Finishing a
 //! ticket (commit failure, cancel, release, expiry) stores a free word with
@@ -88,6 +89,20 @@ impl TicketWord {
     pub(crate) const fn with_deadline(self, deadline: u32) -> TicketWord {
         TicketWord(DEADLINE.set(self.0, deadline as u64))
     }
+    /// This free word, parked: kept off the free list for the thread that
+    /// freed it, and free for anyone to claim with a compare-and-swap.
+    pub(crate) const fn parked(self) -> TicketWord {
+        TicketWord(BUSY.set(self.0, 1))
+    }
+    /// A parked free word (see [`TicketWord::parked`]).
+    #[inline]
+    pub(crate) fn is_parked(self) -> bool {
+        self.busy() && self.state() == TicketState::Free
+    }
+    /// The parked word claimed: plain free, owned by the claimer.
+    pub(crate) const fn unparked(self) -> TicketWord {
+        TicketWord(BUSY.set(self.0, 0))
+    }
     /// The free word that follows this ticket: next generation, no state.
     pub(crate) const fn finished(self) -> TicketWord {
         let next = (self.generation() as u64 + 1) & GENERATION.max();
@@ -130,6 +145,10 @@ mod tests {
             let f = a.finished();
             prop_assert_eq!(f.state(), TicketState::Free);
             prop_assert!(!f.busy());
+            prop_assert!(!f.is_parked() && f.parked().is_parked());
+            prop_assert_eq!(f.parked().unparked(), f);
+            prop_assert_eq!(f.parked().generation(), f.generation());
+            prop_assert!(!f.parked().is(TicketState::Free, f.generation()));
             prop_assert_eq!(f.generation(), (gen + 1) & TICKET_GEN_MAX);
             prop_assert_eq!(unpack_engine_ref(pack_engine_ref(idx, egen)), (idx, egen));
         }
