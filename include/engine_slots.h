@@ -183,6 +183,38 @@ typedef struct es_config {
 typedef uint64_t es_engine;
 
 /**
+ * Extension (not in the product contract): the settings an engine starts
+ * with, for `es_engine_add_ex`.
+ *
+ * The flags are bytes (0 = false, anything else = true) so that any value
+ * C leaves in them is defined.
+ */
+typedef struct es_engine_spec {
+  /**
+   * Most streams at once, 1 to 2047; 0 means the table's
+   * `default_capacity`.
+   */
+  uint32_t capacity;
+  /**
+   * Selection priority (higher wins ties on load).
+   */
+  int32_t priority;
+  /**
+   * Streams on the engine that this table does not own.
+   */
+  uint32_t external;
+  /**
+   * Nonzero: healthy (the usual case). Zero: unhealthy (still admissible,
+   * chosen last).
+   */
+  uint8_t healthy;
+  /**
+   * Nonzero: added draining (admits nothing until `es_engine_undrain`).
+   */
+  uint8_t draining;
+} es_engine_spec;
+
+/**
  * A handle to one stream's claim on one engine (slot index, generation,
  * per-table tag); 0 is never valid. Once the ticket is finished (released,
  * cancelled, expired) the handle is stale forever.
@@ -376,6 +408,21 @@ es_status es_table_unlink_shared(const char *path);
  * bytes; `out` is NULL or points to a writable `es_engine`.
  */
 es_status es_engine_add(struct es_table *t, const uint8_t *key, size_t key_len, uint32_t capacity, es_engine *out);
+
+/**
+ * Extension (not in the product contract): registers an engine like
+ * `es_engine_add`, with all of `*spec` in place from the first instant
+ * (no reservation ever sees it with other settings: an orchestrator's
+ * external load, say, counts at once).
+ *
+ * Returns what `es_engine_add` returns, and `ES_ERR_NULL` if `spec` is
+ * NULL.
+ *
+ * # Safety
+ * As for `es_engine_add`; `spec` is NULL or points to a readable
+ * `es_engine_spec`.
+ */
+es_status es_engine_add_ex(struct es_table *t, const uint8_t *key, size_t key_len, const struct es_engine_spec *spec, es_engine *out);
 
 /**
  * Looks up the engine registered under `(key, key_len)` and stores its

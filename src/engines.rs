@@ -64,6 +64,34 @@ fn write_meta(meta: &EngineMeta, key: &[u8]) {
     meta.expired_total.store(0, Ordering::Relaxed);
 }
 
+/// The settings of an engine, for [`Table::add_engine_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineSpec {
+    /// Most streams at once, `1..=2047`; 0 = the table's default capacity.
+    pub capacity: u32,
+    /// Health flag (a preference for selection).
+    pub healthy: bool,
+    /// Selection priority (higher wins ties on load).
+    pub priority: i32,
+    /// Streams on the engine that this table does not own.
+    pub external: u32,
+    /// Added draining: admits nothing until `undrain`.
+    pub draining: bool,
+}
+
+impl Default for EngineSpec {
+    /// Default capacity, healthy, priority 0, no external load, not draining.
+    fn default() -> Self {
+        EngineSpec {
+            capacity: 0,
+            healthy: true,
+            priority: 0,
+            external: 0,
+            draining: false,
+        }
+    }
+}
+
 /// Holds the control-plane lock while alive.
 pub(crate) struct ControlGuard<'a> {
     table: &'a Table,
@@ -118,16 +146,30 @@ impl Table {
     }
 
     /// Registers an engine under `key` (1 to 64 bytes of any value) with room
-    /// for `capacity` streams; 0 means the table's default capacity.
+    /// for `capacity` streams; 0 means the table's default capacity. It
+    /// starts live, healthy, priority 0, no external load.
     ///
     /// Errors: `Invalid` (key length, capacity above 2047), `Exists`,
     /// `TableFull` (no free engine slot).
     pub fn add_engine(&self, key: &[u8], capacity: u32) -> Result<Engine> {
+        self.add_engine_with(
+            key,
+            &EngineSpec {
+                capacity,
+                ..EngineSpec::default()
+            },
+        )
+    }
+
+    /// Registers an engine with all its settings at once: it is never
+    /// visible to a reservation with settings other than `spec` (an
+    /// orchestrator's external load, say, counts from the first instant).
+    pub fn add_engine_with(&self, key: &[u8], spec: &EngineSpec) -> Result<Engine> {
         check_key(key)?;
-        let capacity = if capacity == 0 {
+        let capacity = if spec.capacity == 0 {
             self.config.default_capacity
         } else {
-            capacity
+            spec.capacity
         };
         if capacity > MAX_CAPACITY {
             return Err(Error::Invalid);
@@ -145,9 +187,18 @@ impl Table {
                 continue;
             }
             write_meta(meta, key);
+            // Relaxed: published by the Release CAS below, like the key.
+            meta.priority.store(spec.priority, Ordering::Relaxed);
+            meta.external.store(spec.external, Ordering::Relaxed);
             // Never reserved: the oldest for selection's tie-break.
             cell.last_reserved_ns.store(0, Ordering::Relaxed);
-            let live = EngineWord::live(w.generation(), capacity);
+            let mut live = EngineWord::live(w.generation(), capacity)
+                .with_external(spec.external)
+                .with_healthy(spec.healthy)
+                .with_prioritized(spec.priority != 0);
+            if spec.draining {
+                live = live.draining();
+            }
             // Release publishes the metadata written above together with the
             // engine (pairs with the Acquire loads in `resolve` and scans).
             // Only the control-lock holder changes a free word, so this CAS

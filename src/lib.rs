@@ -56,7 +56,7 @@ struct ReadmeDoctests;
 
 pub use clock::{duration_ms, monotonic_ns, Clock, ManualClock};
 pub use config::{Config, Policy, MAX_LEASE_MS};
-pub use engines::KEY_MAX;
+pub use engines::{EngineSpec, KEY_MAX};
 pub use error::{Error, Result};
 pub use guard::TicketGuard;
 pub use handle::{Engine, Ticket, MAX_ENGINES, MAX_TICKETS};

@@ -391,3 +391,47 @@ fn handles_of_other_tables_are_always_stale() {
         }
     }
 }
+
+#[test]
+fn add_with_all_settings_at_once() {
+    use engine_slots::EngineSpec;
+    let t = Table::new(cfg(2, 8)).unwrap();
+    let spec = EngineSpec {
+        capacity: 3,
+        healthy: false,
+        priority: 7,
+        external: 2,
+        draining: false,
+    };
+    let e = t.add_engine_with(b"e", &spec).unwrap();
+    let s = t.engine_stats(e).unwrap();
+    assert_eq!(
+        (s.capacity, s.healthy, s.priority, s.external, s.draining),
+        (3, false, 7, 2, false)
+    );
+    // External load counts from the first instant: one slot left.
+    assert!(t.reserve().unwrap().is_some());
+    assert_eq!(t.reserve().unwrap(), None);
+    let d = t
+        .add_engine_with(
+            b"d",
+            &EngineSpec {
+                draining: true,
+                ..EngineSpec::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(t.reserve_on(d).unwrap(), None, "added draining");
+    t.undrain(d).unwrap();
+    assert!(t.reserve_on(d).unwrap().is_some());
+    assert_eq!(
+        t.engine_stats(d).unwrap().capacity,
+        2,
+        "capacity 0: the default"
+    );
+    let bad = EngineSpec {
+        capacity: 5000,
+        ..EngineSpec::default()
+    };
+    assert_eq!(t.add_engine_with(b"x", &bad), Err(Error::Invalid));
+}

@@ -50,6 +50,19 @@ static go_es_engine_result go_es_engine_add(es_table *t, const uint8_t *key, siz
 	return r;
 }
 
+static go_es_engine_result go_es_engine_add_ex(es_table *t, const uint8_t *key, size_t len,
+		uint32_t cap, int32_t prio, uint32_t ext, uint8_t healthy) {
+	go_es_engine_result r = {0, 0};
+	es_engine_spec spec;
+	memset(&spec, 0, sizeof spec);
+	spec.capacity = cap;
+	spec.priority = prio;
+	spec.external = ext;
+	spec.healthy = healthy;
+	r.status = es_engine_add_ex(t, key, len, &spec, &r.engine);
+	return r;
+}
+
 static go_es_engine_result go_es_engine_find(const es_table *t, const uint8_t *key, size_t len) {
 	go_es_engine_result r = {0, 0};
 	r.status = es_engine_find(t, key, len, &r.engine);
@@ -241,6 +254,18 @@ func esTableConfig(p *cTable) (Config, error) {
 func esEngineAdd(p *cTable, key string, capacity C.uint32_t) (Engine, error) {
 	kp, n := cKey(key)
 	r := C.go_es_engine_add(p, kp, n, capacity)
+	runtime.KeepAlive(key)
+	return Engine(r.engine), errOf(r.status)
+}
+
+// esEngineAddEx registers an engine with every setting in place at once.
+func esEngineAddEx(p *cTable, key string, capacity, external C.uint32_t, prio int32, healthy bool) (Engine, error) {
+	kp, n := cKey(key)
+	h := C.uint8_t(0)
+	if healthy {
+		h = 1
+	}
+	r := C.go_es_engine_add_ex(p, kp, n, capacity, C.int32_t(prio), external, h)
 	runtime.KeepAlive(key)
 	return Engine(r.engine), errOf(r.status)
 }

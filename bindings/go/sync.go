@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"strings"
 )
 
 // EngineInfo is one engine as an orchestrator reports it, for Sync.
@@ -130,15 +132,21 @@ func (t *Table) checkInfo(info *EngineInfo) error {
 	return nil
 }
 
-// syncAdd registers a listed engine the table does not have.
+// syncAdd registers a listed engine the table does not have, with all its
+// settings in place from the first instant (one C call), so no reservation
+// ever sees it without its external load or health.
 func (t *Table) syncAdd(info EngineInfo) error {
-	e, err := t.addEngine(info.Key, info.Capacity)
+	// Values were checked by checkInfo, so the conversions below fit.
+	capacity, _ := toU32(info.Capacity)
+	external, _ := toU32(info.External)
+	e, err := esEngineAddEx(t.ptr, info.Key, capacity, external, int32(info.Priority), info.Healthy)
+	runtime.KeepAlive(t)
 	if err != nil {
 		return err
 	}
-	// What AddEngine just created, for syncUpdate to compare against.
-	added := EngineStats{Engine: e, Capacity: info.Capacity, Healthy: true}
-	return t.syncUpdate(added, info)
+	// A copy, so the cache never pins a larger buffer the key was cut from.
+	t.keys.Store(e, strings.Clone(info.Key))
+	return nil
 }
 
 // syncUpdate moves engine cur.Engine from the settings in cur to those in

@@ -9,7 +9,7 @@ use super::ptr::{key_slice, table_ref, Out};
 use super::status::es_status;
 use super::table::es_table;
 use super::types::es_engine;
-use crate::Engine;
+use crate::{Engine, EngineSpec};
 
 /// Registers an engine under the key `(key, key_len)` (1 to `ES_KEY_MAX`
 /// bytes of any value) with room for `capacity` streams (1 to 2047; 0 means
@@ -40,6 +40,69 @@ pub unsafe extern "C" fn es_engine_add(
         // SAFETY: `key` is NULL or readable for `key_len` bytes (contract).
         let key = try_status!(unsafe { key_slice(key, key_len) });
         out.write(try_status!(table.add_engine(key, capacity)).raw());
+        es_status::ES_OK
+    })
+}
+
+/// Extension (not in the product contract): the settings an engine starts
+/// with, for `es_engine_add_ex`.
+///
+/// The flags are bytes (0 = false, anything else = true) so that any value
+/// C leaves in them is defined.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct es_engine_spec {
+    /// Most streams at once, 1 to 2047; 0 means the table's
+    /// `default_capacity`.
+    pub capacity: u32,
+    /// Selection priority (higher wins ties on load).
+    pub priority: i32,
+    /// Streams on the engine that this table does not own.
+    pub external: u32,
+    /// Nonzero: healthy (the usual case). Zero: unhealthy (still admissible,
+    /// chosen last).
+    pub healthy: u8,
+    /// Nonzero: added draining (admits nothing until `es_engine_undrain`).
+    pub draining: u8,
+}
+
+/// Extension (not in the product contract): registers an engine like
+/// `es_engine_add`, with all of `*spec` in place from the first instant
+/// (no reservation ever sees it with other settings: an orchestrator's
+/// external load, say, counts at once).
+///
+/// Returns what `es_engine_add` returns, and `ES_ERR_NULL` if `spec` is
+/// NULL.
+///
+/// # Safety
+/// As for `es_engine_add`; `spec` is NULL or points to a readable
+/// `es_engine_spec`.
+#[no_mangle]
+pub unsafe extern "C" fn es_engine_add_ex(
+    t: *mut es_table,
+    key: *const u8,
+    key_len: usize,
+    spec: *const es_engine_spec,
+    out: *mut es_engine,
+) -> es_status {
+    guard(|| {
+        // SAFETY: `t` is NULL or a live table (contract).
+        let table = try_null!(unsafe { table_ref(t) });
+        // SAFETY: `spec` is NULL or readable (contract); every bit pattern
+        // is a valid `es_engine_spec` (integers and bytes only).
+        let spec = try_null!(unsafe { spec.as_ref() });
+        // SAFETY: `out` is NULL or writable for one `es_engine` (contract).
+        let out = try_null!(unsafe { Out::new(out) });
+        // SAFETY: `key` is NULL or readable for `key_len` bytes (contract).
+        let key = try_status!(unsafe { key_slice(key, key_len) });
+        let spec = EngineSpec {
+            capacity: spec.capacity,
+            healthy: spec.healthy != 0,
+            priority: spec.priority,
+            external: spec.external,
+            draining: spec.draining != 0,
+        };
+        out.write(try_status!(table.add_engine_with(key, &spec)).raw());
         es_status::ES_OK
     })
 }

@@ -842,6 +842,44 @@ static void test_stats_fields(void) {
   es_table_free(t);
 }
 
+/* es_engine_add_ex: every setting in place from the first instant. */
+static void test_add_ex(void) {
+  es_table *t = new_table(4, 8, 2, 0, 0, ES_POLICY_LEAST_LOADED);
+  es_engine_spec spec;
+  es_engine e = 0, d = 0, got = 0;
+  es_ticket k = 0;
+  es_engine_stats s;
+  memset(&spec, 0, sizeof spec);
+  spec.capacity = 3;
+  spec.priority = -4;
+  spec.external = 2;
+  spec.healthy = 0;
+  CHECK_ST(es_engine_add_ex(NULL, (const uint8_t *)"e", 1, &spec, &e), ES_ERR_NULL);
+  CHECK_ST(es_engine_add_ex(t, (const uint8_t *)"e", 1, NULL, &e), ES_ERR_NULL);
+  CHECK_ST(es_engine_add_ex(t, (const uint8_t *)"e", 1, &spec, NULL), ES_ERR_NULL);
+  CHECK_ST(es_engine_add_ex(t, (const uint8_t *)"e", 0, &spec, &e), ES_ERR_INVALID);
+  CHECK(e == 0);
+  CHECK_OK(es_engine_add_ex(t, (const uint8_t *)"e", 1, &spec, &e));
+  s = stats_of(t, e);
+  CHECK(s.capacity == 3 && s.priority == -4 && s.external == 2 && !s.healthy && !s.draining);
+  CHECK_OK(es_reserve(t, &k, &got)); /* external 2 of 3: one slot */
+  CHECK(got == e);
+  CHECK_ST(es_reserve(t, &k, &got), ES_NO_CAPACITY);
+  CHECK_ST(es_engine_add_ex(t, (const uint8_t *)"e", 1, &spec, &d), ES_ERR_EXISTS);
+  memset(&spec, 0, sizeof spec);
+  spec.healthy = 7; /* any nonzero byte is true */
+  spec.draining = 255;
+  CHECK_OK(es_engine_add_ex(t, (const uint8_t *)"d", 1, &spec, &d));
+  s = stats_of(t, d);
+  CHECK(s.capacity == 2 && s.healthy && s.draining);
+  CHECK_ST(es_reserve_on(t, d, &k), ES_NO_CAPACITY);
+  CHECK_OK(es_engine_undrain(t, d));
+  CHECK_OK(es_reserve_on(t, d, &k));
+  spec.capacity = 2048;
+  CHECK_ST(es_engine_add_ex(t, (const uint8_t *)"x", 1, &spec, &d), ES_ERR_INVALID);
+  es_table_free(t);
+}
+
 int main(void) {
   test_status_strings();
   test_version();
@@ -861,6 +899,7 @@ int main(void) {
   test_ticket_exhaustion();
   test_snapshot();
   test_stats_fields();
+  test_add_ex();
   printf("test_api: all checks passed\n");
   return 0;
 }
