@@ -20,7 +20,7 @@ use std::mem::{align_of, size_of};
 /// First word of every table: "ENGSLOT1" read as little-endian bytes.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ENGSLOT\x01");
 /// Bumped whenever the layout below changes.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 pub(crate) const REGION_ALIGN: usize = 128;
 /// The cache line size the hot per-engine and per-ticket structs are padded
 /// to (their `align`, which `repr` needs as a literal).
@@ -67,6 +67,11 @@ pub(crate) struct Header {
     pub engines_off: u64,
     pub metas_off: u64,
     pub tickets_off: u64,
+    /// The creator's PID and time namespaces (inode numbers of
+    /// `/proc/self/ns/{pid,time}`, 0 if unknown): holder liveness and lease
+    /// clocks mean something only inside them (see `crate::shm`).
+    pub pid_ns: u64,
+    pub time_ns: u64,
     /// Control-plane lock serialising engine add (0 = free, else holder).
     pub control: CachePadded<AtomicU64>,
     /// Head of the ticket free list: ABA counter (high 32) | index + 1 (low 32).

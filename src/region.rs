@@ -128,6 +128,8 @@ pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout
         engines_off: layout.engines_off as u64,
         metas_off: layout.metas_off as u64,
         tickets_off: layout.tickets_off as u64,
+        pid_ns: namespace("pid"),
+        time_ns: namespace("time"),
         control: CachePadded::new(AtomicU64::new(0)),
         // The free list starts as the chain 0 -> 1 -> ... -> n-1.
         free_head: CachePadded::new(AtomicU64::new(1)),
@@ -185,5 +187,19 @@ impl Drop for Region {
             let mem = alloc::Layout::from_size_align_unchecked(self.layout.total, REGION_ALIGN);
             alloc::dealloc(base, mem);
         }
+    }
+}
+
+/// The inode of `/proc/self/ns/<kind>`, or 0 when it cannot be read.
+pub(crate) fn namespace(kind: &str) -> u64 {
+    #[cfg(not(loom))]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/self/ns/{kind}")).map_or(0, |m| m.ino())
+    }
+    #[cfg(loom)]
+    {
+        let _ = kind;
+        0
     }
 }

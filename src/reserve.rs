@@ -91,6 +91,10 @@ impl Table {
         };
         let mut reclaimed = false;
         let mut waited = false;
+        // The ticket slot we hold. The slow path below (sweep, wait) gives
+        // it back first, so a process killed there leaks no slot (a given-
+        // back slot is parked or on the free list, where others find it).
+        let mut slot = Some(slot);
         let backoff = crossbeam_utils::Backoff::new();
         loop {
             let choice = match target {
@@ -98,13 +102,18 @@ impl Table {
                     Ok((index, _, w)) if w.has_room() => Some(Candidate { index, word: w }),
                     Ok(_) => None,
                     Err(err) => {
-                        unused(slot);
+                        if let Some(s) = slot.take() {
+                            unused(s);
+                        }
                         return Err(err);
                     }
                 },
                 None => self.select(),
             };
             let Some(c) = choice else {
+                if let Some(s) = slot.take() {
+                    unused(s);
+                }
                 // No room anywhere: win back expired tickets once, then
                 // decide again; otherwise the answer is "no capacity".
                 // (Decide again even if this thread reclaimed nothing: a
@@ -120,8 +129,19 @@ impl Table {
                     waited = true;
                     continue;
                 }
-                unused(slot);
                 return Ok(None);
+            };
+            let slot = match slot {
+                Some(s) => s,
+                None => {
+                    // Taken again after the slow path: usually the one this
+                    // thread just parked.
+                    let s = freelist::take(table, head, tickets)
+                        .or_else(|| freelist::steal(tickets))
+                        .ok_or(Error::TableFull)?;
+                    slot = Some(s);
+                    s
+                }
             };
             let cell = &self.words()[c.index as usize];
             match try_admit(cell, c.word) {

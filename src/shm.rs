@@ -120,6 +120,25 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 struct Checked {
     config: Config,
     tag: u16,
+    /// The creator's PID and time namespaces (0 = unknown).
+    pid_ns: u64,
+    time_ns: u64,
+}
+
+/// Using a table needs the creator's PID namespace (a ticket's holder is a
+/// pid there: from another one, a live holder could look dead and lose its
+/// tickets) and time namespace (leases are CLOCK_MONOTONIC deadlines).
+/// Elsewhere opening fails with `Io(EXDEV)`; `SharedView` (read-only) is
+/// allowed anywhere.
+fn check_namespaces(c: &Checked) -> Result<()> {
+    let differs = |theirs: u64, kind: &str| {
+        let mine = region::namespace(kind);
+        theirs != 0 && mine != 0 && theirs != mine
+    };
+    if differs(c.pid_ns, "pid") || differs(c.time_ns, "time") {
+        return Err(Error::Io(libc::EXDEV));
+    }
+    Ok(())
 }
 
 /// Validates a complete, ready header against the file size.
@@ -154,9 +173,13 @@ fn check_header(b: &[u8], size: u64) -> Result<Checked> {
     if !ok {
         return Err(Error::Corrupt);
     }
+    let pid_ns = u64_at(b, offset_of!(Header, pid_ns));
+    let time_ns = u64_at(b, offset_of!(Header, time_ns));
     Ok(Checked {
         config,
         tag: tag as u16,
+        pid_ns,
+        time_ns,
     })
 }
 
@@ -239,6 +262,7 @@ impl Table {
             }
             let fd = Fd(fd);
             let checked = wait_ready(&fd)?;
+            check_namespaces(&checked)?;
             if config.is_some_and(|c| *c != checked.config) {
                 return Err(Error::Invalid);
             }
@@ -283,7 +307,14 @@ fn create(fd: Fd, cfg: &Config, cpath: &CString) -> Result<Table> {
     // SAFETY: the mapping is `layout.total` bytes, page-aligned (so aligned
     // to REGION_ALIGN), and nobody else reads it before `ready` is set.
     unsafe { region::init(map.base.as_ptr(), cfg, tag, &layout) };
-    let table = shared_table(map, Checked { config: *cfg, tag });
+    let (pid_ns, time_ns) = (region::namespace("pid"), region::namespace("time"));
+    let checked = Checked {
+        config: *cfg,
+        tag,
+        pid_ns,
+        time_ns,
+    };
+    let table = shared_table(map, checked);
     // Release pairs with the Acquire in `shared_table` of every opener: the
     // table is complete before anyone may use it.
     table.header().ready.store(1, Ordering::Release);

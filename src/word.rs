@@ -196,7 +196,9 @@ impl EngineWord {
     /// This word with one more pending ticket, if admission allows it.
     #[inline]
     pub(crate) const fn admit(self) -> Option<EngineWord> {
-        if self.has_room() {
+        // The pending bound holds in any consistent word; checking it keeps
+        // the arithmetic total on a corrupt shared file too.
+        if self.has_room() && (self.pending() as u64) < PENDING.max() {
             let w = PENDING.set(self.0, self.pending() as u64 + 1);
             Some(EngineWord(LOAD.set(w, self.load() as u64 + 1)))
         } else {
@@ -216,7 +218,7 @@ impl EngineWord {
     #[inline]
     pub(crate) const fn drop_pending(self) -> Option<EngineWord> {
         let p = self.pending();
-        if p == 0 {
+        if p == 0 || self.load() == 0 {
             return None;
         }
         let w = PENDING.set(self.0, p as u64 - 1);
@@ -242,9 +244,10 @@ impl EngineWord {
         } else {
             external
         };
-        let load = self.load() - self.external() + e;
+        // Saturating: exact for a consistent word, total on a corrupt one.
+        let load = self.load().saturating_sub(self.external()) + e;
         let w = EXTERNAL.set(self.0, e as u64);
-        EngineWord(LOAD.set(w, load as u64))
+        EngineWord(LOAD.set(w, load as u64 & LOAD.max()))
     }
     pub(crate) const fn with_healthy(self, healthy: bool) -> EngineWord {
         EngineWord(HEALTHY.set(self.0, healthy as u64))
@@ -359,5 +362,19 @@ mod tests {
         assert!(EngineWord::live(1, 3).draining().admit().is_none());
         assert!(!EngineWord::free(4).has_room());
         assert_eq!(EngineWord::free(4).draining().state(), EngineState::Invalid);
+    }
+
+    proptest! {
+        /// A corrupt shared file can hold any word: every transition is
+        /// total on it (no overflow, no assertion, in debug builds too).
+        #[test]
+        fn any_word_is_survived(raw: u64, ext in 0u32..5000, cap in 1u32..=MAX_CAPACITY) {
+            let w = EngineWord(raw);
+            for n in [w.admit(), w.commit(), w.drop_pending(), w.drop_active()].into_iter().flatten() {
+                let _ = (n.load(), n.active(), n.has_room());
+            }
+            let _ = w.with_external(ext).with_capacity(cap).removed().load();
+            let _ = (w.active(), w.state(), w.is_registered());
+        }
     }
 }

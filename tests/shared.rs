@@ -142,6 +142,10 @@ fn child_entry() {
             t.add_engine(me.as_bytes(), 0).unwrap();
             println!("CONFIG {:?} SIZE {}", t.config(), t.memory_size());
         }
+        "opener" => match Table::open_shared(&path, None) {
+            Ok(_) => println!("OPENED"),
+            Err(e) => println!("REFUSED {e:?}"),
+        },
         other => panic!("unknown role {other}"),
     }
 }
@@ -491,6 +495,46 @@ fn inspect_prints_and_never_writes() {
     );
     let bad = Command::new(bin).args(["inspect"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    drop(t);
+    Table::unlink_shared(&path).unwrap();
+}
+
+#[test]
+fn another_pid_namespace_cannot_use_the_table() {
+    // From another PID namespace a live holder's pid means nothing, so its
+    // tickets could be taken as a dead process's: such an opener is refused.
+    let probe = Command::new("unshare")
+        .args(["-p", "-f", "--mount-proc", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: unshare -p is not available here");
+        return;
+    }
+    let path = temp("ns.table");
+    let t = Table::open_shared(&path, Some(&cfg())).unwrap();
+    t.add_engine(b"e", 1).unwrap();
+    let out = Command::new("unshare")
+        .args(["-p", "-f", "--mount-proc"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env("ES_SHM_ROLE", "opener")
+        .env("ES_SHM_PATH", &path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("REFUSED Io({})", libc::EXDEV)),
+        "{text}"
+    );
+    // The same opener in our namespace is welcome.
+    let same = output_lines(spawn("opener", &path, &[]));
+    assert!(same.iter().any(|l| l == "OPENED"), "{same:?}");
     drop(t);
     Table::unlink_shared(&path).unwrap();
 }
