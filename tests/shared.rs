@@ -150,6 +150,18 @@ fn child_entry() {
     }
 }
 
+/// Starts a "holder" child and waits until it holds its tickets.
+fn spawn_holder(path: &Path) -> Child {
+    let mut child = spawn("holder", path, &[]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("READY") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child exited early");
+    }
+    child
+}
+
 fn output_lines(c: Child) -> Vec<String> {
     let out = c.wait_with_output().unwrap();
     assert!(
@@ -217,13 +229,7 @@ fn a_killed_process_loses_its_tickets() {
     )
     .unwrap();
     let e = t.add_engine(b"only", 6).unwrap();
-    let mut child = spawn("holder", &path, &[]);
-    let mut line = String::new();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    while !line.contains("READY") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "child exited early");
-    }
+    let mut child = spawn_holder(&path);
     let mine = t.reserve().unwrap().unwrap();
     t.commit(mine.ticket).unwrap();
     let s = t.engine_stats(e).unwrap();
@@ -254,13 +260,7 @@ fn a_dead_holders_tickets_come_back_inside_reserve() {
     )
     .unwrap();
     t.add_engine(b"only", 4).unwrap();
-    let mut child = spawn("holder", &path, &[]);
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("READY") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0);
-    }
+    let mut child = spawn_holder(&path);
     assert_eq!(t.reserve().unwrap(), None, "full while the holder lives");
     child.kill().unwrap();
     child.wait().unwrap();

@@ -35,7 +35,7 @@ func (t *Table) AddEngine(key string, capacity int) (Engine, error) {
 // addEngine is AddEngine for a caller inside the gate holding ctl.
 func (t *Table) addEngine(key string, capacity int) (Engine, error) {
 	c, ok := toU32(capacity)
-	if !ok || !validKey(key) {
+	if !ok {
 		return 0, ErrInvalid
 	}
 	e, err := esEngineAdd(t.ptr, key, c)
@@ -61,9 +61,7 @@ func (t *Table) FindEngine(key string) (Engine, error) {
 
 // findEngine is FindEngine for a caller inside the gate.
 func (t *Table) findEngine(key string) (Engine, error) {
-	if !validKey(key) {
-		return 0, ErrInvalid
-	}
+	// The key's length is checked by the C side (one place decides).
 	e, err := esEngineFind(t.ptr, key)
 	runtime.KeepAlive(t)
 	if err != nil {

@@ -147,20 +147,14 @@ var (
 	_ [0]struct{} = [int(TwoChoices) - C.ES_POLICY_TWO_CHOICES]struct{}{}
 )
 
-// keyMax is ES_KEY_MAX: keys are 1 to 64 bytes of any value.
-const keyMax = C.ES_KEY_MAX
-
 // cKey passes a key's bytes to C without copying. C reads them during the
 // call only (never retains them) and they hold no Go pointers, so this
 // follows the cgo pointer rules; the caller keeps key alive across the call.
+// An empty key passes a nil or dangling pointer with length 0, which the C
+// side rejects (ES_ERR_INVALID) before reading anything; a key longer than
+// ES_KEY_MAX is rejected the same way. The rule lives there alone.
 func cKey(key string) (*C.uint8_t, C.size_t) {
 	return (*C.uint8_t)(unsafe.Pointer(unsafe.StringData(key))), C.size_t(len(key))
-}
-
-// validKey reports whether key has a length the C ABI accepts. Checking it
-// here keeps a NULL pointer (from an empty string) away from C.
-func validKey(key string) bool {
-	return len(key) >= 1 && len(key) <= keyMax
 }
 
 // toU32 converts a Go int argument to a C uint32_t, or reports that it does

@@ -126,7 +126,7 @@ func (t *Table) checkInfo(info *EngineInfo) error {
 	_, capOK := toU32(info.Capacity)
 	_, extOK := toU32(info.External)
 	prioOK := info.Priority >= math.MinInt32 && info.Priority <= math.MaxInt32
-	if !validKey(info.Key) || !capOK || !extOK || !prioOK {
+	if !capOK || !extOK || !prioOK {
 		return ErrInvalid
 	}
 	return nil

@@ -33,15 +33,34 @@ pub unsafe extern "C" fn es_engine_add(
     out: *mut es_engine,
 ) -> es_status {
     guard(|| {
-        // SAFETY: `t` is NULL or a live table (contract).
-        let table = try_null!(unsafe { table_ref(t) });
-        // SAFETY: `out` is NULL or writable for one `es_engine` (contract).
-        let out = try_null!(unsafe { Out::new(out) });
-        // SAFETY: `key` is NULL or readable for `key_len` bytes (contract).
-        let key = try_status!(unsafe { key_slice(key, key_len) });
-        out.write(try_status!(table.add_engine(key, capacity)).raw());
-        es_status::ES_OK
+        let spec = EngineSpec {
+            capacity,
+            ..EngineSpec::default()
+        };
+        // SAFETY: forwarded under this function's own contract.
+        unsafe { add(t, key, key_len, &spec, out) }
     })
+}
+
+/// The one body of `es_engine_add` and `es_engine_add_ex`.
+///
+/// # Safety
+/// As for `es_engine_add`.
+unsafe fn add(
+    t: *mut es_table,
+    key: *const u8,
+    key_len: usize,
+    spec: &EngineSpec,
+    out: *mut es_engine,
+) -> es_status {
+    // SAFETY: `t` is NULL or a live table (contract).
+    let table = try_null!(unsafe { table_ref(t) });
+    // SAFETY: `out` is NULL or writable for one `es_engine` (contract).
+    let out = try_null!(unsafe { Out::new(out) });
+    // SAFETY: `key` is NULL or readable for `key_len` bytes (contract).
+    let key = try_status!(unsafe { key_slice(key, key_len) });
+    out.write(try_status!(table.add_engine_with(key, spec)).raw());
+    es_status::ES_OK
 }
 
 /// Extension (not in the product contract): the settings an engine starts
@@ -86,15 +105,9 @@ pub unsafe extern "C" fn es_engine_add_ex(
     out: *mut es_engine,
 ) -> es_status {
     guard(|| {
-        // SAFETY: `t` is NULL or a live table (contract).
-        let table = try_null!(unsafe { table_ref(t) });
         // SAFETY: `spec` is NULL or readable (contract); every bit pattern
         // is a valid `es_engine_spec` (integers and bytes only).
         let spec = try_null!(unsafe { spec.as_ref() });
-        // SAFETY: `out` is NULL or writable for one `es_engine` (contract).
-        let out = try_null!(unsafe { Out::new(out) });
-        // SAFETY: `key` is NULL or readable for `key_len` bytes (contract).
-        let key = try_status!(unsafe { key_slice(key, key_len) });
         let spec = EngineSpec {
             capacity: spec.capacity,
             healthy: spec.healthy != 0,
@@ -102,8 +115,8 @@ pub unsafe extern "C" fn es_engine_add_ex(
             external: spec.external,
             draining: spec.draining != 0,
         };
-        out.write(try_status!(table.add_engine_with(key, &spec)).raw());
-        es_status::ES_OK
+        // SAFETY: forwarded under this function's own contract.
+        unsafe { add(t, key, key_len, &spec, out) }
     })
 }
 
