@@ -31,7 +31,7 @@
  * Longest engine key, in bytes: keys are 1 to `ES_KEY_MAX` bytes of any
  * value (NUL bytes included; a key is not a C string).
  */
-#define ES_KEY_MAX 64
+#define ES_KEY_MAX 253
 
 /**
  * How `es_reserve` picks an engine (`es_config.policy`).
@@ -137,9 +137,9 @@ typedef int32_t es_status;
 typedef struct es_table es_table;
 
 /**
- * The fixed shape and behaviour of a table, chosen at creation.
- *
- * `es_table_new` returns `ES_ERR_INVALID` for a field out of range.
+ * The configuration in fixed-width fields: the one struct the C ABI passes
+ * (`es_config` in `engine_slots.h`) and a shared table's header stores.
+ * Any bit pattern is a value of it; [`Config::try_from`] validates.
  */
 typedef struct es_config {
   /**
@@ -157,8 +157,8 @@ typedef struct es_config {
   uint32_t default_capacity;
   /**
    * A reservation not committed within this many milliseconds is
-   * reclaimed; 0 = never expires. Values above 2^31-1 (about 24.8 days)
-   * are capped to it.
+   * reclaimed; 0 = never expires. Values above `MAX_LEASE_MS`
+   * (2^31 - 1 ms less one hour, about 24.8 days) are capped to it.
    */
   uint32_t pending_lease_ms;
   /**
@@ -212,6 +212,10 @@ typedef struct es_engine_spec {
    * Nonzero: added draining (admits nothing until `es_engine_undrain`).
    */
   uint8_t draining;
+  /**
+   * The caller's own word for the engine (see `es_engine_set_user`).
+   */
+  uint64_t user;
 } es_engine_spec;
 
 /**
@@ -277,6 +281,11 @@ typedef struct es_engine_stats {
    * Tickets on this engine reclaimed by lease expiry.
    */
   uint64_t expired_total;
+  /**
+   * The caller's own word for the engine (`es_engine_set_user`,
+   * `es_engine_spec.user`); 0 unless set.
+   */
+  uint64_t user;
 } es_engine_stats;
 
 /**
@@ -332,6 +341,19 @@ const char *es_version(void);
  * points to a writable `es_table *`.
  */
 es_status es_table_new(const struct es_config *cfg, struct es_table **out);
+
+/**
+ * Extension: writes the default configuration to `*out` — the one
+ * definition of the defaults, which the C++ and Go layers read from here:
+ * 1024 engines, 16384 tickets, capacity 1, a 30 s pending lease, no active
+ * lease, least-loaded selection (about 1.4 MiB of table).
+ *
+ * Returns `ES_ERR_NULL` if `out` is NULL.
+ *
+ * # Safety
+ * `out` is NULL or points to a writable `es_config`.
+ */
+es_status es_config_default(struct es_config *out);
 
 /**
  * Frees a table made by `es_table_new`. NULL is a no-op.
@@ -423,6 +445,35 @@ es_status es_engine_add(struct es_table *t, const uint8_t *key, size_t key_len, 
  * `es_engine_spec`.
  */
 es_status es_engine_add_ex(struct es_table *t, const uint8_t *key, size_t key_len, const struct es_engine_spec *spec, es_engine *out);
+
+/**
+ * Extension: the engine registered under `(key, key_len)`, registering it
+ * with `*spec` (NULL: the defaults of `es_engine_add` with capacity 0) if
+ * there is none. Stores the handle in `*out`, and in `*created` (if not
+ * NULL) whether this call added it. One step: concurrent callers with the
+ * same key all get the same engine, and exactly one of them `created`.
+ *
+ * Returns what `es_engine_add_ex` returns, never `ES_ERR_EXISTS`.
+ *
+ * # Safety
+ * As for `es_engine_add_ex`; `created` is NULL or points to a writable
+ * `bool`.
+ */
+es_status es_engine_add_or_find(struct es_table *t, const uint8_t *key, size_t key_len, const struct es_engine_spec *spec, es_engine *out, bool *created);
+
+/**
+ * Extension: sets the caller's own 64-bit word for engine `e` (an address,
+ * an index into the caller's tables). The table stores it (a shared
+ * table's other processes see it too) and reports it in
+ * `es_engine_stats.user`; admission never reads it.
+ *
+ * Returns `ES_ERR_NULL` if `t` is NULL, `ES_ERR_STALE` if `e` is not a
+ * live engine.
+ *
+ * # Safety
+ * `t` is NULL or a live table.
+ */
+es_status es_engine_set_user(struct es_table *t, es_engine e, uint64_t user);
 
 /**
  * Looks up the engine registered under `(key, key_len)` and stores its
@@ -534,6 +585,23 @@ es_status es_reserve(struct es_table *t, es_ticket *ticket, es_engine *engine);
 es_status es_reserve_on(struct es_table *t, es_engine e, es_ticket *ticket);
 
 /**
+ * Extension: reserves a slot on the engine registered under
+ * `(key, key_len)`, storing the pending ticket in `*ticket` and the
+ * engine in `*engine` (`es_engine_find` and `es_reserve_on` in one call).
+ *
+ * Returns `ES_ERR_NOT_FOUND` if no engine has that key, `ES_ERR_INVALID`
+ * for a key length of 0 or above `ES_KEY_MAX`, `ES_NO_CAPACITY` if the
+ * engine is full or draining, `ES_ERR_TABLE_FULL` if every ticket slot is
+ * in use, `ES_ERR_NULL` if `t`, `ticket` or `engine` is NULL, or `key` is
+ * NULL with `key_len > 0`.
+ *
+ * # Safety
+ * `t` is NULL or a live table; `key` is NULL or readable for `key_len`
+ * bytes; `ticket` and `engine` are NULL or writable.
+ */
+es_status es_reserve_on_key(struct es_table *t, const uint8_t *key, size_t key_len, es_ticket *ticket, es_engine *engine);
+
+/**
  * The stream started: the pending ticket becomes active (its active lease
  * starts now).
  *
@@ -564,6 +632,21 @@ es_status es_cancel(struct es_table *t, es_ticket ticket);
  * `t` is NULL or a live table.
  */
 es_status es_release(struct es_table *t, es_ticket ticket);
+
+/**
+ * Extension: finishes the ticket whatever its state — cancels it if
+ * pending, releases it if active — with the same exactly-once rules (the
+ * one definition of "finish" the C++ `Ticket` and the Go binding use).
+ *
+ * Returns `ES_OK` when this call finished it (also when its engine was
+ * removed: then only the ticket is freed), `ES_ERR_STALE` when it was
+ * already finished, expired, reclaimed, or is not a ticket of this table
+ * (nothing changes).
+ *
+ * # Safety
+ * `t` is NULL or a live table.
+ */
+es_status es_finish(struct es_table *t, es_ticket ticket);
 
 /**
  * The stream is still alive: restarts the active ticket's lease from now.

@@ -1,8 +1,8 @@
 //! Table configuration and its validation.
 
+use crate::bits::engine_word::MAX_CAPACITY;
+use crate::bits::handle::{MAX_ENGINES, MAX_TICKETS};
 use crate::error::{Error, Result};
-use crate::handle::{MAX_ENGINES, MAX_TICKETS};
-use crate::word::MAX_CAPACITY;
 
 /// How [`Table::reserve`](crate::Table::reserve) picks an engine.
 #[repr(u32)]
@@ -59,16 +59,79 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// 64 engines, 4096 tickets, capacity 1, leases of 30 s (pending) and
-    /// none (active), least-loaded selection.
+    /// 1024 engines, 16384 tickets, capacity 1, leases of 30 s (pending)
+    /// and none (active), least-loaded selection: room for a real
+    /// deployment (hundreds of engines, thousands of streams) in about
+    /// 1.4 MiB ([`Table::memory_size`](crate::Table::memory_size)). The one
+    /// definition of the defaults: C reads it with `es_config_default`,
+    /// C++ and Go through that.
     fn default() -> Config {
         Config {
-            max_engines: 64,
-            max_tickets: 4096,
+            max_engines: 1024,
+            max_tickets: 16384,
             default_capacity: 1,
             pending_lease_ms: 30_000,
             active_lease_ms: 0,
             policy: Policy::LeastLoaded,
+        }
+    }
+}
+
+/// The configuration in fixed-width fields: the one struct the C ABI passes
+/// (`es_config` in `engine_slots.h`) and a shared table's header stores.
+/// Any bit pattern is a value of it; [`Config::try_from`] validates.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct es_config {
+    /// Engine slots, 1 to 65535.
+    pub max_engines: u32,
+    /// Ticket slots (concurrent reservations plus live streams),
+    /// 1 to 1048576.
+    pub max_tickets: u32,
+    /// Capacity used when `es_engine_add` gets capacity 0, 1 to 2047.
+    pub default_capacity: u32,
+    /// A reservation not committed within this many milliseconds is
+    /// reclaimed; 0 = never expires. Values above `MAX_LEASE_MS`
+    /// (2^31 - 1 ms less one hour, about 24.8 days) are capped to it.
+    pub pending_lease_ms: u32,
+    /// A committed stream neither touched nor released within this many
+    /// milliseconds is reclaimed; 0 = never expires. Capped like
+    /// `pending_lease_ms`.
+    pub active_lease_ms: u32,
+    /// One of `es_policy`. Held as a plain `uint32_t` (which is what
+    /// `es_policy` is in C) so that any value C stores here is defined: an
+    /// unknown one is `ES_ERR_INVALID`.
+    pub policy: u32,
+}
+
+impl TryFrom<es_config> for Config {
+    type Error = Error;
+
+    /// Checks the policy value and every range ([`Config::validate`]).
+    fn try_from(c: es_config) -> Result<Config> {
+        let config = Config {
+            max_engines: c.max_engines,
+            max_tickets: c.max_tickets,
+            default_capacity: c.default_capacity,
+            pending_lease_ms: c.pending_lease_ms,
+            active_lease_ms: c.active_lease_ms,
+            policy: Policy::from_u32(c.policy).ok_or(Error::Invalid)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl From<&Config> for es_config {
+    fn from(c: &Config) -> es_config {
+        es_config {
+            max_engines: c.max_engines,
+            max_tickets: c.max_tickets,
+            default_capacity: c.default_capacity,
+            pending_lease_ms: c.pending_lease_ms,
+            active_lease_ms: c.active_lease_ms,
+            policy: c.policy as u32,
         }
     }
 }

@@ -21,51 +21,38 @@
 //! The C ABI over this API lives in `include/engine_slots.h`.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
-mod clock;
-mod config;
-mod engines;
-mod error;
+// Layers, each importing only the ones below it (docs/DESIGN.md, "Layers"):
+mod bits; //                 packed words and handles
+mod config; //               Config and its C/on-disk form
+mod error; //                the error type
 pub mod ffi;
-mod freelist;
-mod guard;
-mod handle;
-#[cfg(not(loom))]
-mod holder;
-mod layout;
-mod lifecycle;
-mod reclaim;
-mod region;
-mod reserve;
-mod select;
-#[cfg(not(loom))]
-mod shm;
-mod stats;
-mod sync;
-mod table;
-mod ticket_word;
-mod word;
+mod memory; //               the repr(C) block: layout, padding, region, holders
+mod protocol; //             free list, selection, clock, randomness
+mod sync; //                 std/loom atomics and backoff: the only import of either
+mod table; //                Table and its impl blocks //              the C ABI (one panic boundary)
 
 #[cfg(all(test, loom))]
-mod loom_models;
+mod loom;
 
 /// The README's Rust example runs as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use clock::{duration_ms, monotonic_ns, Clock, ManualClock};
+pub use bits::engine_word::MAX_CAPACITY;
+pub use bits::handle::{Engine, Ticket, MAX_ENGINES, MAX_TICKETS};
 pub use config::{Config, Policy, MAX_LEASE_MS};
-pub use engines::{EngineSpec, KEY_MAX};
 pub use error::{Error, Result};
-pub use guard::TicketGuard;
-pub use handle::{Engine, Ticket, MAX_ENGINES, MAX_TICKETS};
-pub use reserve::Reservation;
+pub use protocol::clock::{duration_ms, monotonic_ns, Clock, ManualClock};
+pub use table::engines::{EngineSpec, KEY_MAX};
+pub use table::guard::TicketGuard;
+pub use table::reserve::Reservation;
 #[cfg(not(loom))]
-pub use shm::SharedView;
-pub use stats::{EngineStats, TicketCounts};
+pub use table::shared::SharedView;
+pub use table::stats::{EngineStats, TicketCounts};
 pub use table::Table;
-pub use word::MAX_CAPACITY;
 
 /// The crate version, as the C ABI's `es_version` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,9 +1,11 @@
-//! The only module that imports atomics.
+//! The only module that imports atomics or spins.
 //!
 //! Under `--cfg loom` every atomic, fence and spin hint comes from
 //! [`loom`](https://docs.rs/loom) so the model checker can explore all
-//! interleavings; otherwise they are the `std` ones. The rest of the crate
-//! imports from here and never from `std::sync::atomic` directly.
+//! interleavings; otherwise they are the `std` ones and crossbeam's
+//! exponential [`Backoff`](crossbeam_utils::Backoff). The rest of the crate
+//! imports from here and never from `std::sync::atomic` or crossbeam
+//! directly.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicI32, AtomicU32, AtomicU64};
@@ -13,14 +15,37 @@ pub(crate) use std::sync::atomic::{fence, AtomicI32, AtomicU32, AtomicU64};
 
 pub(crate) use std::sync::atomic::Ordering;
 
-/// Politely wait for another thread to make progress (used only by the
-/// control-plane lock, never on the reserve/commit/cancel/release path).
-pub(crate) fn spin_wait(backoff: &crossbeam_utils::Backoff) {
-    #[cfg(loom)]
-    {
-        let _ = backoff;
-        loom::thread::yield_now();
+/// Exponential backoff for CAS contention and short waits. Under loom each
+/// step yields instead, so a waiting thread lets the model run the thread it
+/// waits for (a busy spin would be an infinite schedule).
+pub(crate) struct Backoff(crossbeam_utils::Backoff);
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff(crossbeam_utils::Backoff::new())
     }
-    #[cfg(not(loom))]
-    backoff.snooze();
+
+    /// After a lost CAS: spin briefly (the winner already made progress).
+    #[inline]
+    pub(crate) fn spin(&self) {
+        #[cfg(loom)]
+        loom::thread::yield_now();
+        #[cfg(not(loom))]
+        self.0.spin();
+    }
+
+    /// While waiting for another thread to finish something: spin, then
+    /// yield the processor.
+    pub(crate) fn snooze(&self) {
+        #[cfg(loom)]
+        loom::thread::yield_now();
+        #[cfg(not(loom))]
+        self.0.snooze();
+    }
+
+    /// True once the backoff has grown to the point of yielding: time to
+    /// block or look for a dead holder instead.
+    pub(crate) fn is_completed(&self) -> bool {
+        self.0.is_completed()
+    }
 }

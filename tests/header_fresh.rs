@@ -22,6 +22,9 @@ fn generate(root: &Path) -> String {
         // Only the C surface: parsing src/ffi/ alone keeps the core's Rust
         // constants out of the header and needs no `cargo metadata` run.
         .with_src(root.join("src/ffi/mod.rs"))
+        // `es_config` is declared beside `Config`: the C ABI and the shared
+        // file's header share that one struct.
+        .with_src(root.join("src/config.rs"))
         .generate()
         .expect("cbindgen parses src/ffi/");
     let mut out = Vec::new();
@@ -72,8 +75,13 @@ fn header_is_fresh() {
 #[test]
 fn header_declares_the_contract() {
     let fresh = generate(&root());
+    let key_max: usize = fresh
+        .lines()
+        .find_map(|l| l.strip_prefix("#define ES_KEY_MAX "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the header defines ES_KEY_MAX");
+    assert!(key_max >= 253, "ES_KEY_MAX must fit any DNS name");
     for name in [
-        "#define ES_KEY_MAX 64",
         "typedef struct es_table es_table",
         "typedef uint64_t es_engine",
         "typedef uint64_t es_ticket",
@@ -104,6 +112,11 @@ fn header_declares_the_contract() {
         "es_table_free",
         "es_engine_add",
         "es_engine_find",
+        "es_engine_add_or_find",
+        "es_engine_set_user",
+        "es_reserve_on_key",
+        "es_finish",
+        "es_config_default",
         "es_engine_set_capacity",
         "es_engine_set_healthy",
         "es_engine_set_priority",

@@ -402,12 +402,13 @@ fn add_with_all_settings_at_once() {
         priority: 7,
         external: 2,
         draining: false,
+        user: 0xfeed,
     };
     let e = t.add_engine_with(b"e", &spec).unwrap();
     let s = t.engine_stats(e).unwrap();
     assert_eq!(
-        (s.capacity, s.healthy, s.priority, s.external, s.draining),
-        (3, false, 7, 2, false)
+        (s.capacity, s.healthy, s.priority, s.external, s.draining, s.user),
+        (3, false, 7, 2, false, 0xfeed)
     );
     // External load counts from the first instant: one slot left.
     assert!(t.reserve().unwrap().is_some());
@@ -434,4 +435,130 @@ fn add_with_all_settings_at_once() {
         ..EngineSpec::default()
     };
     assert_eq!(t.add_engine_with(b"x", &bad), Err(Error::Invalid));
+}
+
+#[test]
+fn add_or_find_adds_once() {
+    use engine_slots::EngineSpec;
+    let t = Table::new(cfg(2, 8)).unwrap();
+    let spec = EngineSpec {
+        user: 42,
+        ..EngineSpec::default()
+    };
+    let (a, created) = t.add_or_find(b"pod-a", &spec).unwrap();
+    assert!(created);
+    let (b, created) = t.add_or_find(b"pod-a", &EngineSpec::default()).unwrap();
+    assert!(!created);
+    assert_eq!(a, b);
+    assert_eq!(
+        t.engine_stats(a).unwrap().user,
+        42,
+        "found, not overwritten"
+    );
+    assert_eq!(t.add_or_find(b"", &spec), Err(Error::Invalid));
+    let bad = EngineSpec {
+        capacity: 5000,
+        ..EngineSpec::default()
+    };
+    assert_eq!(t.add_or_find(b"pod-b", &bad), Err(Error::Invalid));
+    t.add_or_find(b"pod-b", &spec).unwrap();
+    assert_eq!(t.add_or_find(b"pod-c", &spec), Err(Error::TableFull));
+}
+
+#[test]
+fn add_or_find_races_agree() {
+    use engine_slots::EngineSpec;
+    let t = std::sync::Arc::new(Table::new(cfg(4, 8)).unwrap());
+    let results: Vec<_> = (0..4)
+        .map(|_| {
+            let t = t.clone();
+            std::thread::spawn(move || t.add_or_find(b"same", &EngineSpec::default()).unwrap())
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        results.iter().filter(|r| r.1).count(),
+        1,
+        "exactly one adds"
+    );
+    assert!(
+        results.iter().all(|r| r.0 == results[0].0),
+        "all get one engine"
+    );
+}
+
+#[test]
+fn user_word_is_stored_and_stale_safe() {
+    let t = Table::new(cfg(2, 8)).unwrap();
+    let e = t.add_engine(b"e", 1).unwrap();
+    assert_eq!(t.engine_stats(e).unwrap().user, 0);
+    t.set_user(e, u64::MAX).unwrap();
+    assert_eq!(t.engine_stats(e).unwrap().user, u64::MAX);
+    t.remove_engine(e).unwrap();
+    assert_eq!(t.set_user(e, 1), Err(Error::Stale));
+    let again = t.add_engine(b"e", 1).unwrap();
+    assert_eq!(
+        t.engine_stats(again).unwrap().user,
+        0,
+        "a new engine starts at 0"
+    );
+}
+
+#[test]
+fn reserve_on_key_finds_and_reserves() {
+    let t = Table::new(cfg(2, 8)).unwrap();
+    let e = t.add_engine(b"host:1", 1).unwrap();
+    let r = t.reserve_on_key(b"host:1").unwrap().expect("room");
+    assert_eq!(r.engine, e);
+    assert_eq!(t.reserve_on_key(b"host:1").unwrap(), None, "full");
+    assert_eq!(t.reserve_on_key(b"host:2"), Err(Error::NotFound));
+    assert_eq!(t.reserve_on_key(b""), Err(Error::Invalid));
+    let long = vec![b'k'; engine_slots::KEY_MAX + 1];
+    assert_eq!(t.reserve_on_key(&long), Err(Error::Invalid));
+}
+
+#[test]
+fn finish_cancels_or_releases_exactly_once() {
+    let t = Table::new(cfg(2, 8)).unwrap();
+    let e = t.add_engine(b"e", 2).unwrap();
+    let pending = t.reserve().unwrap().unwrap().ticket;
+    let active = t.reserve().unwrap().unwrap().ticket;
+    t.commit(active).unwrap();
+    t.finish(pending).unwrap();
+    t.finish(active).unwrap();
+    let s = t.engine_stats(e).unwrap();
+    assert_eq!((s.active, s.pending), (0, 0));
+    assert_eq!(t.finish(pending), Err(Error::Stale));
+    assert_eq!(t.finish(active), Err(Error::Stale));
+    assert_eq!(
+        t.finish(engine_slots::Ticket::from_raw(0)),
+        Err(Error::Stale)
+    );
+    // A ticket on a removed engine: freed, nothing else touched.
+    let orphan = t.reserve().unwrap().unwrap().ticket;
+    t.remove_engine(e).unwrap();
+    assert_eq!(t.finish(orphan), Ok(()));
+    assert_eq!(t.ticket_counts().free, 8);
+}
+
+#[test]
+fn keys_up_to_key_max_bytes() {
+    let t = Table::new(cfg(4, 8)).unwrap();
+    let max: Vec<u8> = (0..engine_slots::KEY_MAX)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let e = t.add_engine(&max, 1).unwrap();
+    assert_eq!(t.find_engine(&max).unwrap(), e);
+    assert_eq!(t.engine_stats(e).unwrap().key(), &max[..]);
+    let mut other = max.clone();
+    *other.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        t.find_engine(&other),
+        Err(Error::NotFound),
+        "last byte counts"
+    );
+    let too_long = vec![1u8; engine_slots::KEY_MAX + 1];
+    assert_eq!(t.add_engine(&too_long, 1), Err(Error::Invalid));
 }

@@ -83,6 +83,21 @@ pub struct es_engine_spec {
     pub healthy: u8,
     /// Nonzero: added draining (admits nothing until `es_engine_undrain`).
     pub draining: u8,
+    /// The caller's own word for the engine (see `es_engine_set_user`).
+    pub user: u64,
+}
+
+impl From<&es_engine_spec> for EngineSpec {
+    fn from(s: &es_engine_spec) -> EngineSpec {
+        EngineSpec {
+            capacity: s.capacity,
+            healthy: s.healthy != 0,
+            priority: s.priority,
+            external: s.external,
+            draining: s.draining != 0,
+            user: s.user,
+        }
+    }
 }
 
 /// Extension (not in the product contract): registers an engine like
@@ -107,16 +122,74 @@ pub unsafe extern "C" fn es_engine_add_ex(
     guard(|| {
         // SAFETY: `spec` is NULL or readable (contract); every bit pattern
         // is a valid `es_engine_spec` (integers and bytes only).
-        let spec = try_null!(unsafe { spec.as_ref() });
-        let spec = EngineSpec {
-            capacity: spec.capacity,
-            healthy: spec.healthy != 0,
-            priority: spec.priority,
-            external: spec.external,
-            draining: spec.draining != 0,
-        };
+        let spec = EngineSpec::from(try_null!(unsafe { spec.as_ref() }));
         // SAFETY: forwarded under this function's own contract.
         unsafe { add(t, key, key_len, &spec, out) }
+    })
+}
+
+/// Extension: the engine registered under `(key, key_len)`, registering it
+/// with `*spec` (NULL: the defaults of `es_engine_add` with capacity 0) if
+/// there is none. Stores the handle in `*out`, and in `*created` (if not
+/// NULL) whether this call added it. One step: concurrent callers with the
+/// same key all get the same engine, and exactly one of them `created`.
+///
+/// Returns what `es_engine_add_ex` returns, never `ES_ERR_EXISTS`.
+///
+/// # Safety
+/// As for `es_engine_add_ex`; `created` is NULL or points to a writable
+/// `bool`.
+#[no_mangle]
+pub unsafe extern "C" fn es_engine_add_or_find(
+    t: *mut es_table,
+    key: *const u8,
+    key_len: usize,
+    spec: *const es_engine_spec,
+    out: *mut es_engine,
+    created: *mut bool,
+) -> es_status {
+    guard(|| {
+        // SAFETY: `t` is NULL or a live table (contract).
+        let table = try_null!(unsafe { table_ref(t) });
+        // SAFETY: `out` is NULL or writable for one `es_engine` (contract).
+        let out = try_null!(unsafe { Out::new(out) });
+        // SAFETY: `created` is NULL or writable for one `bool` (contract).
+        let created = unsafe { Out::new(created) };
+        // SAFETY: `key` is NULL or readable for `key_len` bytes (contract).
+        let key = try_status!(unsafe { key_slice(key, key_len) });
+        // SAFETY: `spec` is NULL or readable (contract); every bit pattern
+        // is a valid `es_engine_spec` (integers and bytes only).
+        let spec = unsafe { spec.as_ref() }.map_or_else(EngineSpec::default, EngineSpec::from);
+        let (e, added) = try_status!(table.add_or_find(key, &spec));
+        out.write(e.raw());
+        if let Some(created) = created {
+            created.write(added);
+        }
+        es_status::ES_OK
+    })
+}
+
+/// Extension: sets the caller's own 64-bit word for engine `e` (an address,
+/// an index into the caller's tables). The table stores it (a shared
+/// table's other processes see it too) and reports it in
+/// `es_engine_stats.user`; admission never reads it.
+///
+/// Returns `ES_ERR_NULL` if `t` is NULL, `ES_ERR_STALE` if `e` is not a
+/// live engine.
+///
+/// # Safety
+/// `t` is NULL or a live table.
+#[no_mangle]
+pub unsafe extern "C" fn es_engine_set_user(
+    t: *mut es_table,
+    e: es_engine,
+    user: u64,
+) -> es_status {
+    guard(|| {
+        // SAFETY: `t` is NULL or a live table (contract).
+        let table = try_null!(unsafe { table_ref(t) });
+        try_status!(table.set_user(Engine::from_raw(e), user));
+        es_status::ES_OK
     })
 }
 

@@ -31,7 +31,7 @@
 #[macro_use]
 mod ptr;
 
-pub mod panic;
+mod panic;
 
 // The order of these declarations is the order of the header: cbindgen
 // emits items as it parses them. (Blank lines keep rustfmt from sorting.)

@@ -57,6 +57,25 @@ pub unsafe extern "C" fn es_table_new(cfg: *const es_config, out: *mut *mut es_t
     })
 }
 
+/// Extension: writes the default configuration to `*out` — the one
+/// definition of the defaults, which the C++ and Go layers read from here:
+/// 1024 engines, 16384 tickets, capacity 1, a 30 s pending lease, no active
+/// lease, least-loaded selection (about 1.4 MiB of table).
+///
+/// Returns `ES_ERR_NULL` if `out` is NULL.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `es_config`.
+#[no_mangle]
+pub unsafe extern "C" fn es_config_default(out: *mut es_config) -> es_status {
+    guard(|| {
+        // SAFETY: `out` is NULL or writable for one `es_config` (contract).
+        let out = try_null!(unsafe { Out::new(out) });
+        out.write(es_config::from(&Config::default()));
+        es_status::ES_OK
+    })
+}
+
 /// Frees a table made by `es_table_new`. NULL is a no-op.
 ///
 /// Every handle of the table becomes meaningless; the pointer must not be

@@ -7,7 +7,7 @@
 //! (finished, already committed, expired, 0, from another table, garbage).
 
 use super::panic::guard;
-use super::ptr::{table_ref, Out};
+use super::ptr::{key_slice, table_ref, Out};
 use super::status::es_status;
 use super::table::es_table;
 use super::types::{es_engine, es_ticket};
@@ -85,6 +85,40 @@ pub unsafe extern "C" fn es_reserve_on(
     })
 }
 
+/// Extension: reserves a slot on the engine registered under
+/// `(key, key_len)`, storing the pending ticket in `*ticket` and the
+/// engine in `*engine` (`es_engine_find` and `es_reserve_on` in one call).
+///
+/// Returns `ES_ERR_NOT_FOUND` if no engine has that key, `ES_ERR_INVALID`
+/// for a key length of 0 or above `ES_KEY_MAX`, `ES_NO_CAPACITY` if the
+/// engine is full or draining, `ES_ERR_TABLE_FULL` if every ticket slot is
+/// in use, `ES_ERR_NULL` if `t`, `ticket` or `engine` is NULL, or `key` is
+/// NULL with `key_len > 0`.
+///
+/// # Safety
+/// `t` is NULL or a live table; `key` is NULL or readable for `key_len`
+/// bytes; `ticket` and `engine` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn es_reserve_on_key(
+    t: *mut es_table,
+    key: *const u8,
+    key_len: usize,
+    ticket: *mut es_ticket,
+    engine: *mut es_engine,
+) -> es_status {
+    guard(|| {
+        // SAFETY: `t` is NULL or a live table (contract).
+        let table = try_null!(unsafe { table_ref(t) });
+        // SAFETY: `ticket` is NULL or writable for one `es_ticket` (contract).
+        let ticket = try_null!(unsafe { Out::new(ticket) });
+        // SAFETY: `engine` is NULL or writable for one `es_engine` (contract).
+        let engine = try_null!(unsafe { Out::new(engine) });
+        // SAFETY: `key` is NULL or readable for `key_len` bytes (contract).
+        let key = try_status!(unsafe { key_slice(key, key_len) });
+        answer(table.reserve_on_key(key), ticket, Some(engine))
+    })
+}
+
 /// The stream started: the pending ticket becomes active (its active lease
 /// starts now).
 ///
@@ -129,6 +163,26 @@ pub unsafe extern "C" fn es_release(t: *mut es_table, ticket: es_ticket) -> es_s
         // SAFETY: `t` is NULL or a live table (contract).
         let table = try_null!(unsafe { table_ref(t) });
         table.release(Ticket::from_raw(ticket)).into()
+    })
+}
+
+/// Extension: finishes the ticket whatever its state — cancels it if
+/// pending, releases it if active — with the same exactly-once rules (the
+/// one definition of "finish" the C++ `Ticket` and the Go binding use).
+///
+/// Returns `ES_OK` when this call finished it (also when its engine was
+/// removed: then only the ticket is freed), `ES_ERR_STALE` when it was
+/// already finished, expired, reclaimed, or is not a ticket of this table
+/// (nothing changes).
+///
+/// # Safety
+/// `t` is NULL or a live table.
+#[no_mangle]
+pub unsafe extern "C" fn es_finish(t: *mut es_table, ticket: es_ticket) -> es_status {
+    guard(|| {
+        // SAFETY: `t` is NULL or a live table (contract).
+        let table = try_null!(unsafe { table_ref(t) });
+        table.finish(Ticket::from_raw(ticket)).into()
     })
 }
 

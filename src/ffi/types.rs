@@ -1,10 +1,10 @@
 //! The plain C types of the API: handles, configuration, statistics.
 
-use crate::{Config, EngineStats, Error, Policy, TicketCounts};
+use crate::{EngineStats, Policy, TicketCounts};
 
 /// Longest engine key, in bytes: keys are 1 to `ES_KEY_MAX` bytes of any
 /// value (NUL bytes included; a key is not a C string).
-pub const ES_KEY_MAX: usize = 64;
+pub const ES_KEY_MAX: usize = 253;
 
 const _: () = assert!(ES_KEY_MAX == crate::KEY_MAX);
 
@@ -40,62 +40,10 @@ const _: () = {
     assert!(es_policy::ES_POLICY_TWO_CHOICES as u32 == Policy::TwoChoices as u32);
 };
 
-/// The fixed shape and behaviour of a table, chosen at creation.
-///
-/// `es_table_new` returns `ES_ERR_INVALID` for a field out of range.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct es_config {
-    /// Engine slots, 1 to 65535.
-    pub max_engines: u32,
-    /// Ticket slots (concurrent reservations plus live streams),
-    /// 1 to 1048576.
-    pub max_tickets: u32,
-    /// Capacity used when `es_engine_add` gets capacity 0, 1 to 2047.
-    pub default_capacity: u32,
-    /// A reservation not committed within this many milliseconds is
-    /// reclaimed; 0 = never expires. Values above 2^31-1 (about 24.8 days)
-    /// are capped to it.
-    pub pending_lease_ms: u32,
-    /// A committed stream neither touched nor released within this many
-    /// milliseconds is reclaimed; 0 = never expires. Capped like
-    /// `pending_lease_ms`.
-    pub active_lease_ms: u32,
-    /// One of `es_policy`. Held as a plain `uint32_t` (which is what
-    /// `es_policy` is in C) so that any value C stores here is defined: an
-    /// unknown one is `ES_ERR_INVALID`.
-    pub policy: u32,
-}
-
-impl TryFrom<es_config> for Config {
-    type Error = Error;
-
-    /// Validates the policy value here; the ranges are validated by
-    /// [`Config::validate`] when the table is created.
-    fn try_from(c: es_config) -> Result<Config, Error> {
-        Ok(Config {
-            max_engines: c.max_engines,
-            max_tickets: c.max_tickets,
-            default_capacity: c.default_capacity,
-            pending_lease_ms: c.pending_lease_ms,
-            active_lease_ms: c.active_lease_ms,
-            policy: Policy::from_u32(c.policy).ok_or(Error::Invalid)?,
-        })
-    }
-}
-
-impl From<&Config> for es_config {
-    fn from(c: &Config) -> es_config {
-        es_config {
-            max_engines: c.max_engines,
-            max_tickets: c.max_tickets,
-            default_capacity: c.default_capacity,
-            pending_lease_ms: c.pending_lease_ms,
-            active_lease_ms: c.active_lease_ms,
-            policy: c.policy as u32,
-        }
-    }
-}
+/// The configuration struct lives with [`Config`](crate::Config) (the
+/// shared-file header stores the very same struct); `tests/header_fresh.rs`
+/// hands `src/config.rs` to cbindgen so it appears in the header here.
+pub use crate::config::es_config;
 
 /// A consistent view of one engine (`es_engine_stats_get`,
 /// `es_table_snapshot`). `capacity`, `active`, `pending` and the admission
@@ -129,6 +77,9 @@ pub struct es_engine_stats {
     pub reserved_total: u64,
     /// Tickets on this engine reclaimed by lease expiry.
     pub expired_total: u64,
+    /// The caller's own word for the engine (`es_engine_set_user`,
+    /// `es_engine_spec.user`); 0 unless set.
+    pub user: u64,
 }
 
 impl From<&EngineStats> for es_engine_stats {
@@ -149,6 +100,7 @@ impl From<&EngineStats> for es_engine_stats {
             draining: s.draining,
             reserved_total: s.reserved_total,
             expired_total: s.expired_total,
+            user: s.user,
         }
     }
 }
@@ -180,7 +132,7 @@ impl From<TicketCounts> for es_ticket_counts {
 // The C layout is part of the ABI: changing a size is a breaking change.
 const _: () = {
     assert!(std::mem::size_of::<es_config>() == 24);
-    assert!(std::mem::size_of::<es_engine_stats>() == 120);
+    assert!(std::mem::size_of::<es_engine_stats>() == 320);
     assert!(std::mem::size_of::<es_ticket_counts>() == 12);
     assert!(std::mem::size_of::<es_policy>() == 4);
 };

@@ -1,17 +1,16 @@
 //! Owning the table's memory: allocation, initialisation and release.
 //!
 //! A [`Region`] is the one place that turns the raw block described in
-//! [`crate::layout`] into typed slices. An in-process table lives in one heap
-//! allocation; a shared table (later) in a file mapping, with the very same
-//! bytes.
+//! [`crate::memory::layout`] into typed slices. An in-process table lives in
+//! one heap allocation; a shared table in a file mapping
+//! ([`crate::table::shared`]), with the very same bytes.
 
-use crate::config::Config;
-use crate::layout::{
-    EngineMeta, EngineWordCell, Header, Layout, RawConfig, TicketSlot, LAYOUT_VERSION, MAGIC,
-    REGION_ALIGN,
+use crate::config::{es_config, Config};
+use crate::memory::layout::{
+    EngineMeta, EngineWordCell, Header, Layout, TicketSlot, LAYOUT_VERSION, MAGIC, REGION_ALIGN,
 };
+use crate::memory::pad::CacheLine;
 use crate::sync::{AtomicU32, AtomicU64};
-use crossbeam_utils::CachePadded;
 use std::alloc;
 use std::ptr::NonNull;
 
@@ -28,7 +27,7 @@ pub(crate) struct Region {
 pub(crate) enum Backing {
     /// One heap allocation, owned by this handle.
     Heap,
-    /// A `MAP_SHARED` file mapping of `len` bytes (see [`crate::shm`]).
+    /// A `MAP_SHARED` file mapping of `len` bytes (see [`crate::table::shared`]).
     Mapped { len: usize },
 }
 
@@ -64,7 +63,7 @@ impl Region {
     /// # Safety
     /// `base` must be a live mapping of `len >= layout.total` bytes that
     /// holds an initialised table for `cfg` (header fields and every slot,
-    /// which `crate::shm` checks), and nothing else may unmap it.
+    /// which `crate::table::shared` checks), and nothing else may unmap it.
     #[cfg(not(loom))]
     pub(crate) unsafe fn from_mapping(base: NonNull<u8>, len: usize, cfg: &Config) -> Region {
         Region {
@@ -123,21 +122,21 @@ pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout
         version: LAYOUT_VERSION,
         ready: AtomicU32::new(0),
         total_size: layout.total as u64,
-        config: RawConfig::from(cfg),
+        config: es_config::from(cfg),
         tag: tag as u32,
         engines_off: layout.engines_off as u64,
         metas_off: layout.metas_off as u64,
         tickets_off: layout.tickets_off as u64,
-        pid_ns: namespace("pid"),
-        time_ns: namespace("time"),
-        control: CachePadded::new(AtomicU64::new(0)),
+        pid_ns: crate::memory::holder::namespace("pid"),
+        time_ns: crate::memory::holder::namespace("time"),
+        control: CacheLine(AtomicU64::new(0)),
         // The free list starts as the chain 0 -> 1 -> ... -> n-1.
-        free_head: CachePadded::new(AtomicU64::new(1)),
-        next_expiry_ms: CachePadded::new(AtomicU64::new(u64::MAX)),
-        sweeps: CachePadded::new(AtomicU64::new(0)),
-        engine_hwm: CachePadded::new(AtomicU32::new(0)),
+        free_head: CacheLine(AtomicU64::new(1)),
+        next_expiry_ms: CacheLine(AtomicU64::new(u64::MAX)),
+        sweeps: CacheLine(AtomicU64::new(0)),
+        engine_hwm: CacheLine(AtomicU32::new(0)),
     };
-    // SAFETY (all writes below): each target lies inside the block at an
+    // SAFETY: (all writes below) each target lies inside the block at an
     // offset computed by `layout` for exactly these types and counts, is
     // aligned (REGION_ALIGN-aligned region starts, natural element stride),
     // and is exclusively ours per the function's contract.
@@ -163,7 +162,7 @@ impl Drop for Region {
     fn drop(&mut self) {
         #[cfg(not(loom))]
         if let Backing::Mapped { len } = self.backing {
-            // SAFETY: we own this mapping (created by `crate::shm`) and no
+            // SAFETY: we own this mapping (created by `crate::table::shared`) and no
             // reference into it outlives `self`. The file is never deleted.
             unsafe { libc::munmap(self.base.as_ptr().cast(), len) };
             return;
@@ -187,19 +186,5 @@ impl Drop for Region {
             let mem = alloc::Layout::from_size_align_unchecked(self.layout.total, REGION_ALIGN);
             alloc::dealloc(base, mem);
         }
-    }
-}
-
-/// The inode of `/proc/self/ns/<kind>`, or 0 when it cannot be read.
-pub(crate) fn namespace(kind: &str) -> u64 {
-    #[cfg(not(loom))]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(format!("/proc/self/ns/{kind}")).map_or(0, |m| m.ino())
-    }
-    #[cfg(loom)]
-    {
-        let _ = kind;
-        0
     }
 }

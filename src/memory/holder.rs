@@ -100,3 +100,16 @@ mod tests {
         assert!(c.is_alive(me));
     }
 }
+/// The inode of `/proc/self/ns/<kind>`, or 0 when it cannot be read.
+pub(crate) fn namespace(kind: &str) -> u64 {
+    #[cfg(not(loom))]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/self/ns/{kind}")).map_or(0, |m| m.ino())
+    }
+    #[cfg(loom)]
+    {
+        let _ = kind;
+        0
+    }
+}

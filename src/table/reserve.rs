@@ -9,15 +9,15 @@
 //! When no engine has room, expired tickets are reclaimed once and the
 //! decision is retried before answering "no capacity".
 
+use crate::bits::engine_word::EngineWord;
+use crate::bits::handle::{Engine, Ticket};
+use crate::bits::ticket_word::{pack_engine_ref, TicketWord};
 use crate::error::{Error, Result};
-use crate::freelist;
-use crate::handle::{Engine, Ticket};
-use crate::layout::EngineWordCell;
-use crate::select::{self, Candidate};
+use crate::memory::layout::EngineWordCell;
+use crate::protocol::freelist;
+use crate::protocol::select::{self, Candidate};
 use crate::sync::{fence, Ordering};
 use crate::table::Table;
-use crate::ticket_word::{pack_engine_ref, TicketWord};
-use crate::word::EngineWord;
 use crate::Policy;
 
 /// A successful reservation: the pending ticket and the engine it holds a
@@ -70,6 +70,25 @@ impl Table {
         self.reserve_with(Some(e))
     }
 
+    /// Reserves a slot on the engine registered under `key`: `find_engine`
+    /// and `reserve_on` in one call. `Err(NotFound)` when no engine has that
+    /// key, `Err(Invalid)` for a bad key length, `Ok(None)` when it is full
+    /// or draining.
+    pub fn reserve_on_key(&self, key: &[u8]) -> Result<Option<Reservation>> {
+        // An engine removed between the lookup and the reservation makes its
+        // handle stale: look the key up again. Each retry means another
+        // thread removed an engine (progress), and a few are plenty; past
+        // them the key is treated as gone.
+        for _ in 0..8 {
+            let e = self.find_engine(key)?;
+            match self.reserve_on(e) {
+                Err(Error::Stale) => continue,
+                r => return r,
+            }
+        }
+        Err(Error::NotFound)
+    }
+
     fn reserve_with(&self, target: Option<Engine>) -> Result<Option<Reservation>> {
         // The coarse clock stamps the lease and the tie-break (see
         // `Table::lease_base_ms`); sweeps read the precise clock.
@@ -95,7 +114,7 @@ impl Table {
         // it back first, so a process killed there leaks no slot (a given-
         // back slot is parked or on the free list, where others find it).
         let mut slot = Some(slot);
-        let backoff = crossbeam_utils::Backoff::new();
+        let backoff = crate::sync::Backoff::new();
         loop {
             let choice = match target {
                 Some(e) => match self.resolve(e) {
@@ -172,7 +191,9 @@ impl Table {
         match self.policy() {
             Policy::LeastLoaded => select::least_loaded(words, metas),
             Policy::FillFirst => select::fill_first(words, metas),
-            Policy::TwoChoices => select::two_choices(words, metas, select::next_seed()),
+            Policy::TwoChoices => {
+                select::two_choices(words, metas, crate::protocol::random::next_seed())
+            }
         }
     }
 

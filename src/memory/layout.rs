@@ -12,44 +12,22 @@
 //! the same bytes can be mapped at different addresses in several
 //! processes. Every region starts on a 128-byte boundary.
 
-use crate::config::Config;
+use crate::config::es_config;
+use crate::memory::pad::{CacheLine, CACHE_LINE};
 use crate::sync::{AtomicI32, AtomicU32, AtomicU64};
-use crossbeam_utils::CachePadded;
-use std::mem::{align_of, size_of};
+use std::mem::{align_of, offset_of, size_of};
 
 /// First word of every table: "ENGSLOT1" read as little-endian bytes.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ENGSLOT\x01");
-/// Bumped whenever the layout below changes.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+/// Bumped whenever the layout below changes (the const assertions at the
+/// end of this file fail first, pointing here).
+///
+/// 4: own 64-byte padding type in the header (was crossbeam's
+/// `CachePadded`), keys of up to 253 bytes, a user word per engine.
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 pub(crate) const REGION_ALIGN: usize = 128;
-/// The cache line size the hot per-engine and per-ticket structs are padded
-/// to (their `align`, which `repr` needs as a literal).
-pub(crate) const CACHE_LINE: usize = 64;
-
-/// The configuration as stored in the table (all fixed-width integers).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawConfig {
-    pub max_engines: u32,
-    pub max_tickets: u32,
-    pub default_capacity: u32,
-    pub pending_lease_ms: u32,
-    pub active_lease_ms: u32,
-    pub policy: u32,
-}
-
-impl From<&Config> for RawConfig {
-    fn from(c: &Config) -> RawConfig {
-        RawConfig {
-            max_engines: c.max_engines,
-            max_tickets: c.max_tickets,
-            default_capacity: c.default_capacity,
-            pending_lease_ms: c.pending_lease_ms,
-            active_lease_ms: c.active_lease_ms,
-            policy: c.policy as u32,
-        }
-    }
-}
+/// Words of key storage per engine: room for `KEY_MAX` bytes.
+pub(crate) const KEY_WORDS: usize = 32;
 
 /// The fixed part at offset 0. Immutable fields first (written once by the
 /// creator before the table is published), then the shared hot words, each
@@ -61,7 +39,7 @@ pub(crate) struct Header {
     /// Nonzero once the creator finished initialising (shared tables).
     pub ready: AtomicU32,
     pub total_size: u64,
-    pub config: RawConfig,
+    pub config: es_config,
     /// Random per table; carried by its handles.
     pub tag: u32,
     pub engines_off: u64,
@@ -69,25 +47,25 @@ pub(crate) struct Header {
     pub tickets_off: u64,
     /// The creator's PID and time namespaces (inode numbers of
     /// `/proc/self/ns/{pid,time}`, 0 if unknown): holder liveness and lease
-    /// clocks mean something only inside them (see `crate::shm`).
+    /// clocks mean something only inside them (see `crate::table::shared`).
     pub pid_ns: u64,
     pub time_ns: u64,
     /// Control-plane lock serialising engine add (0 = free, else holder).
-    pub control: CachePadded<AtomicU64>,
+    pub control: CacheLine<AtomicU64>,
     /// Head of the ticket free list: ABA counter (high 32) | index + 1 (low 32).
-    pub free_head: CachePadded<AtomicU64>,
+    pub free_head: CacheLine<AtomicU64>,
     /// Earliest lease deadline (ms on the table clock) a sweep could find;
     /// `u64::MAX` when no ticket can expire.
-    pub next_expiry_ms: CachePadded<AtomicU64>,
+    pub next_expiry_ms: CacheLine<AtomicU64>,
     /// Sweeps in progress (low 32 bits) and sweeps finished (high 32 bits):
     /// lets a reserve that finds no room tell whether the hint above is
     /// settled or a sweep is rebuilding it (see `crate::reclaim`).
-    pub sweeps: CachePadded<AtomicU64>,
+    pub sweeps: CacheLine<AtomicU64>,
     /// One past the highest engine slot ever used (bounds every scan).
-    pub engine_hwm: CachePadded<AtomicU32>,
+    pub engine_hwm: CacheLine<AtomicU32>,
 }
 
-/// The admission word of one engine (see [`crate::word`]) and the one
+/// The admission word of one engine (see [`crate::bits::engine_word`]) and the one
 /// tie-break selection reads on every load tie, side by side: a scan never
 /// reads the engine's metadata line.
 ///
@@ -109,9 +87,10 @@ pub(crate) struct EngineWordCell {
 /// its counts. Padded to whole cache lines (see [`EngineWordCell`]).
 #[repr(C, align(64))]
 pub(crate) struct EngineMeta {
-    /// Key bytes, little-endian in 8 words; written only while the slot is
-    /// free, read with the seqlock discipline of [`crate::engines`].
-    pub key: [AtomicU64; 8],
+    /// Key bytes, little-endian in [`KEY_WORDS`] words; written only while
+    /// the slot is free, read with the seqlock discipline of
+    /// [`crate::table::engines`].
+    pub key: [AtomicU64; KEY_WORDS],
     pub key_len: AtomicU32,
     pub key_hash: AtomicU32,
     pub priority: AtomicI32,
@@ -119,13 +98,16 @@ pub(crate) struct EngineMeta {
     pub external: AtomicU32,
     pub reserved_total: AtomicU64,
     pub expired_total: AtomicU64,
+    /// The caller's own word for this engine (an address, an index into its
+    /// own tables); the table only stores and reports it.
+    pub user: AtomicU64,
 }
 
 /// One ticket slot, on a cache line of its own (see [`EngineWordCell`]):
 /// the slots two threads hold side by side would otherwise share one.
 #[repr(C, align(64))]
 pub(crate) struct TicketSlot {
-    /// State, busy bit, generation and lease deadline (see [`crate::tickets`]).
+    /// State, busy bit, generation and lease deadline (see [`crate::bits::ticket_word`]).
     pub word: AtomicU64,
     /// The engine the live ticket counts against: index (low 16) and
     /// engine generation (high 16). Written before the ticket is published.
@@ -155,6 +137,7 @@ impl EngineMeta {
             external: AtomicU32::new(0),
             reserved_total: AtomicU64::new(0),
             expired_total: AtomicU64::new(0),
+            user: AtomicU64::new(0),
         }
     }
 }
@@ -209,11 +192,58 @@ impl Layout {
     }
 }
 
+// The file format, checked at compile time: every size and offset a shared
+// table's bytes depend on. A change here needs a new LAYOUT_VERSION.
 const _: () = {
     assert!(align_of::<EngineWordCell>() == CACHE_LINE);
     assert!(align_of::<EngineMeta>() == CACHE_LINE);
     assert!(align_of::<TicketSlot>() == CACHE_LINE);
-    assert!(align_of::<Header>() <= REGION_ALIGN);
-    assert!(align_of::<EngineMeta>() <= REGION_ALIGN);
-    assert!(align_of::<TicketSlot>() <= REGION_ALIGN);
+    assert!(align_of::<Header>() == CACHE_LINE);
+    assert!(REGION_ALIGN % CACHE_LINE == 0);
+
+    assert!(size_of::<es_config>() == 24);
+    assert!(offset_of!(es_config, max_engines) == 0);
+    assert!(offset_of!(es_config, max_tickets) == 4);
+    assert!(offset_of!(es_config, default_capacity) == 8);
+    assert!(offset_of!(es_config, pending_lease_ms) == 12);
+    assert!(offset_of!(es_config, active_lease_ms) == 16);
+    assert!(offset_of!(es_config, policy) == 20);
+
+    assert!(size_of::<Header>() == 448);
+    assert!(offset_of!(Header, magic) == 0);
+    assert!(offset_of!(Header, version) == 8);
+    assert!(offset_of!(Header, ready) == 12);
+    assert!(offset_of!(Header, total_size) == 16);
+    assert!(offset_of!(Header, config) == 24);
+    assert!(offset_of!(Header, tag) == 48);
+    assert!(offset_of!(Header, engines_off) == 56);
+    assert!(offset_of!(Header, metas_off) == 64);
+    assert!(offset_of!(Header, tickets_off) == 72);
+    assert!(offset_of!(Header, pid_ns) == 80);
+    assert!(offset_of!(Header, time_ns) == 88);
+    assert!(offset_of!(Header, control) == 128);
+    assert!(offset_of!(Header, free_head) == 192);
+    assert!(offset_of!(Header, next_expiry_ms) == 256);
+    assert!(offset_of!(Header, sweeps) == 320);
+    assert!(offset_of!(Header, engine_hwm) == 384);
+
+    assert!(size_of::<EngineWordCell>() == 64);
+    assert!(offset_of!(EngineWordCell, word) == 0);
+    assert!(offset_of!(EngineWordCell, last_reserved_ns) == 8);
+
+    assert!(size_of::<EngineMeta>() == 320);
+    assert!(offset_of!(EngineMeta, key) == 0);
+    assert!(offset_of!(EngineMeta, key_len) == 256);
+    assert!(offset_of!(EngineMeta, key_hash) == 260);
+    assert!(offset_of!(EngineMeta, priority) == 264);
+    assert!(offset_of!(EngineMeta, external) == 268);
+    assert!(offset_of!(EngineMeta, reserved_total) == 272);
+    assert!(offset_of!(EngineMeta, expired_total) == 280);
+    assert!(offset_of!(EngineMeta, user) == 288);
+
+    assert!(size_of::<TicketSlot>() == 64);
+    assert!(offset_of!(TicketSlot, word) == 0);
+    assert!(offset_of!(TicketSlot, engine) == 8);
+    assert!(offset_of!(TicketSlot, next) == 12);
+    assert!(offset_of!(TicketSlot, holder) == 16);
 };

@@ -4,13 +4,13 @@
 //! `pending` and `external` of one engine are always mutually consistent;
 //! the metadata is validated against the word with the seqlock re-check.
 
-use crate::engines::{read_key, KEY_MAX};
+use crate::bits::engine_word::{EngineState, EngineWord};
+use crate::bits::handle::Engine;
+use crate::bits::ticket_word::{TicketState, TicketWord};
 use crate::error::{Error, Result};
-use crate::handle::Engine;
 use crate::sync::{fence, Ordering};
+use crate::table::engines::{read_key, KEY_MAX};
 use crate::table::Table;
-use crate::ticket_word::{TicketState, TicketWord};
-use crate::word::{EngineState, EngineWord};
 
 /// A consistent view of one engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub struct EngineStats {
     pub reserved_total: u64,
     /// Tickets on this engine reclaimed by lease expiry.
     pub expired_total: u64,
+    /// The caller's own word for the engine ([`Table::set_user`]).
+    pub user: u64,
 }
 
 impl EngineStats {
@@ -81,6 +83,7 @@ impl Table {
             let external = meta.external.load(Ordering::Relaxed);
             let reserved_total = meta.reserved_total.load(Ordering::Relaxed);
             let expired_total = meta.expired_total.load(Ordering::Relaxed);
+            let user = meta.user.load(Ordering::Relaxed);
             // Seqlock reader: keep the reads above before the re-check.
             fence(Ordering::Acquire);
             let again = EngineWord(cell.word.load(Ordering::Relaxed));
@@ -101,6 +104,7 @@ impl Table {
                 draining: w.state() == EngineState::Draining,
                 reserved_total,
                 expired_total,
+                user,
             });
         }
     }

@@ -21,9 +21,9 @@
 //! installing a stale link. Links are indices into the ticket array, never
 //! pointers, and every index read from memory is bounds-checked before use.
 
-use crate::layout::TicketSlot;
+use crate::bits::ticket_word::TicketWord;
+use crate::memory::layout::TicketSlot;
 use crate::sync::{AtomicU64, Ordering};
-use crate::ticket_word::TicketWord;
 use std::cell::Cell;
 
 const INDEX_MASK: u64 = 0xFFFF_FFFF;

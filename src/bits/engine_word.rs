@@ -18,7 +18,7 @@
 //! the load itself because that is what every scan compares: with it, "is
 //! this engine less loaded than the best so far" is one mask and one
 //! compare when both have the same capacity and flags (see
-//! [`crate::select`]). A free slot is the one with capacity 0 (capacity 0
+//! [`crate::protocol::select`]). A free slot is the one with capacity 0 (capacity 0
 //! with `draining` set is a value no code writes).
 //!
 //! `prioritized` lets selection skip the engine's metadata cache line on a
@@ -30,46 +30,32 @@
 //! to active, so `active + pending` never exceeds 2047, `load` never exceeds
 //! `2047 + 2047 < 4096`, and no field overflows.
 
-/// One bit field of a packed word: `width` bits starting at `shift`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Field {
-    shift: u32,
-    width: u32,
-}
+use super::field::{fills_word, Field};
 
-impl Field {
-    pub(crate) const fn new(shift: u32, width: u32) -> Field {
-        Field { shift, width }
-    }
-    /// Largest value the field holds.
-    pub(crate) const fn max(self) -> u64 {
-        (1u64 << self.width) - 1
-    }
-    /// The field's bits in place.
-    pub(crate) const fn mask(self) -> u64 {
-        self.max() << self.shift
-    }
-    /// The field's value in `word`.
-    #[inline]
-    pub(crate) const fn get(self, word: u64) -> u64 {
-        (word >> self.shift) & self.max()
-    }
-    /// `word` with the field set to `value` (which must fit).
-    #[inline]
-    pub(crate) const fn set(self, word: u64, value: u64) -> u64 {
-        debug_assert!(value <= self.max());
-        (word & !self.mask()) | ((value & self.max()) << self.shift)
-    }
-}
+const CAPACITY: Field = Field::first(11);
+const LOAD: Field = Field::after(CAPACITY, 12);
+const PENDING: Field = Field::after(LOAD, 11);
+const EXTERNAL: Field = Field::after(PENDING, 11);
+const GENERATION: Field = Field::after(EXTERNAL, 16);
+const DRAINING: Field = Field::after(GENERATION, 1);
+const HEALTHY: Field = Field::after(DRAINING, 1);
+const PRIORITIZED: Field = Field::after(HEALTHY, 1);
 
-const CAPACITY: Field = Field::new(0, 11);
-const LOAD: Field = Field::new(11, 12);
-const PENDING: Field = Field::new(23, 11);
-const EXTERNAL: Field = Field::new(34, 11);
-const GENERATION: Field = Field::new(45, 16);
-const DRAINING: Field = Field::new(61, 1);
-const HEALTHY: Field = Field::new(62, 1);
-const PRIORITIZED: Field = Field::new(63, 1);
+const _: () = {
+    assert!(fills_word(&[
+        CAPACITY,
+        LOAD,
+        PENDING,
+        EXTERNAL,
+        GENERATION,
+        DRAINING,
+        HEALTHY,
+        PRIORITIZED
+    ]));
+    // The load holds active + pending + external, each at most the capacity.
+    assert!(LOAD.max() >= 2 * CAPACITY.max());
+    assert!(PENDING.width() == CAPACITY.width() && EXTERNAL.width() == CAPACITY.width());
+};
 
 /// Largest capacity an engine can have, and the saturation point of the
 /// external count.
@@ -77,6 +63,8 @@ pub const MAX_CAPACITY: u32 = CAPACITY.max() as u32;
 
 /// Number of distinct engine generations before a slot's tag repeats.
 pub(crate) const GENERATION_MAX: u16 = GENERATION.max() as u16;
+/// Bits of generation an engine word (and so an engine handle) carries.
+pub(crate) const GENERATION_BITS: u32 = GENERATION.width();
 
 /// Bits of the load field in place: two words with equal [`CLASS_MASK`]
 /// bits order by load as their `word & LOAD_MASK` do.

@@ -7,15 +7,18 @@
 //! not change. A new key is written only into a free slot, after a
 //! `fence(Release)`, under the control lock.
 
+use crate::bits::engine_word::{EngineState, EngineWord, MAX_CAPACITY};
+use crate::bits::handle::Engine;
 use crate::error::{Error, Result};
-use crate::handle::Engine;
-use crate::layout::EngineMeta;
-use crate::sync::{fence, spin_wait, Ordering};
+use crate::memory::layout::{EngineMeta, KEY_WORDS};
+use crate::sync::{fence, Ordering};
 use crate::table::Table;
-use crate::word::{EngineState, EngineWord, MAX_CAPACITY};
 
-/// Longest engine key, in bytes.
-pub const KEY_MAX: usize = 64;
+/// Longest engine key, in bytes: any DNS name or Kubernetes object name
+/// fits (C: `ES_KEY_MAX`).
+pub const KEY_MAX: usize = 253;
+
+const _: () = assert!(KEY_MAX <= KEY_WORDS * 8);
 
 /// FNV-1a, 32 bits: a cheap filter before comparing whole keys.
 fn key_hash(key: &[u8]) -> u32 {
@@ -34,12 +37,18 @@ fn check_key(key: &[u8]) -> Result<()> {
 
 /// Reads a slot's key bytes (not yet validated: see the module docs).
 pub(crate) fn read_key(meta: &EngineMeta) -> ([u8; KEY_MAX], usize) {
-    let mut out = [0u8; KEY_MAX];
+    let mut words = [0u8; KEY_WORDS * 8];
     // Relaxed throughout: the caller validates with the engine word.
     let len = (meta.key_len.load(Ordering::Relaxed) as usize).min(KEY_MAX);
-    for (chunk, word) in out.chunks_mut(8).zip(meta.key.iter()) {
+    for (chunk, word) in words
+        .chunks_mut(8)
+        .zip(meta.key.iter())
+        .take(len.div_ceil(8))
+    {
         chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
     }
+    let mut out = [0u8; KEY_MAX];
+    out.copy_from_slice(&words[..KEY_MAX]);
     (out, len)
 }
 
@@ -49,7 +58,7 @@ fn write_meta(meta: &EngineMeta, key: &[u8]) {
     // run `fence(Acquire)` also see the free word we observed before writing,
     // so their generation re-check fails (the seqlock writer side).
     fence(Ordering::Release);
-    let mut padded = [0u8; KEY_MAX];
+    let mut padded = [0u8; KEY_WORDS * 8];
     padded[..key.len()].copy_from_slice(key);
     for (word, chunk) in meta.key.iter().zip(padded.chunks(8)) {
         let mut b = [0u8; 8];
@@ -62,6 +71,7 @@ fn write_meta(meta: &EngineMeta, key: &[u8]) {
     meta.external.store(0, Ordering::Relaxed);
     meta.reserved_total.store(0, Ordering::Relaxed);
     meta.expired_total.store(0, Ordering::Relaxed);
+    meta.user.store(0, Ordering::Relaxed);
 }
 
 /// The settings of an engine, for [`Table::add_engine_with`].
@@ -77,6 +87,8 @@ pub struct EngineSpec {
     pub external: u32,
     /// Added draining: admits nothing until `undrain`.
     pub draining: bool,
+    /// The caller's own word for this engine (see [`Table::set_user`]).
+    pub user: u64,
 }
 
 impl Default for EngineSpec {
@@ -88,6 +100,7 @@ impl Default for EngineSpec {
             priority: 0,
             external: 0,
             draining: false,
+            user: 0,
         }
     }
 }
@@ -113,7 +126,7 @@ impl Table {
     pub(crate) fn lock_control(&self) -> Result<ControlGuard<'_>> {
         let lock = &self.header().control;
         let me = self.holder.max(1);
-        let backoff = crossbeam_utils::Backoff::new();
+        let backoff = crate::sync::Backoff::new();
         #[cfg(not(loom))]
         let mut waited = 0u32;
         loop {
@@ -124,7 +137,7 @@ impl Table {
                 Ok(_) => return Ok(ControlGuard { table: self }),
                 #[cfg(not(loom))]
                 Err(owner) if owner != 0 && backoff.is_completed() && self.region.is_shared() => {
-                    if !crate::holder::is_alive(owner) {
+                    if !crate::memory::holder::is_alive(owner) {
                         // Its holder is gone: take it over (Acquire as above;
                         // a failure means someone else changed it first).
                         if lock
@@ -140,7 +153,7 @@ impl Table {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
-                Err(_) => spin_wait(&backoff),
+                Err(_) => backoff.snooze(),
             }
         }
     }
@@ -166,18 +179,26 @@ impl Table {
     /// orchestrator's external load, say, counts from the first instant).
     pub fn add_engine_with(&self, key: &[u8], spec: &EngineSpec) -> Result<Engine> {
         check_key(key)?;
-        let capacity = if spec.capacity == 0 {
-            self.config.default_capacity
-        } else {
-            spec.capacity
-        };
-        if capacity > MAX_CAPACITY {
-            return Err(Error::Invalid);
-        }
+        let capacity = self.spec_capacity(spec)?;
         let _guard = self.lock_control()?;
         if self.find_engine(key).is_ok() {
             return Err(Error::Exists);
         }
+        self.add_locked(key, spec, capacity)
+    }
+
+    /// The capacity `spec` asks for (0: the table's default), if valid.
+    fn spec_capacity(&self, spec: &EngineSpec) -> Result<u32> {
+        match spec.capacity {
+            0 => Ok(self.config.default_capacity),
+            c if c <= MAX_CAPACITY => Ok(c),
+            _ => Err(Error::Invalid),
+        }
+    }
+
+    /// The body of an add, under the control lock, for a valid key not yet
+    /// registered.
+    fn add_locked(&self, key: &[u8], spec: &EngineSpec, capacity: u32) -> Result<Engine> {
         // The lowest free slot keeps live engines dense, so scans (bounded
         // by the high-water mark) stay short.
         for (index, (cell, meta)) in self.words().iter().zip(self.metas()).enumerate() {
@@ -190,6 +211,7 @@ impl Table {
             // Relaxed: published by the Release CAS below, like the key.
             meta.priority.store(spec.priority, Ordering::Relaxed);
             meta.external.store(spec.external, Ordering::Relaxed);
+            meta.user.store(spec.user, Ordering::Relaxed);
             // Never reserved: the oldest for selection's tie-break.
             cell.last_reserved_ns.store(0, Ordering::Relaxed);
             let mut live = EngineWord::live(w.generation(), capacity)
@@ -219,6 +241,23 @@ impl Table {
         Err(Error::TableFull)
     }
 
+    /// The engine registered under `key`, registering it with `spec` if there
+    /// is none: `(engine, true)` when this call added it. One step under the
+    /// control lock, so concurrent callers with the same key all get the
+    /// same engine and exactly one of them sees `true`.
+    ///
+    /// Errors: as [`add_engine_with`](Table::add_engine_with), never
+    /// `Exists`.
+    pub fn add_or_find(&self, key: &[u8], spec: &EngineSpec) -> Result<(Engine, bool)> {
+        check_key(key)?;
+        let capacity = self.spec_capacity(spec)?;
+        let _guard = self.lock_control()?;
+        match self.find_engine(key) {
+            Ok(e) => Ok((e, false)),
+            Err(_) => self.add_locked(key, spec, capacity).map(|e| (e, true)),
+        }
+    }
+
     /// The engine registered under `key`. Errors: `Invalid`, `NotFound`.
     pub fn find_engine(&self, key: &[u8]) -> Result<Engine> {
         check_key(key)?;
@@ -242,6 +281,21 @@ impl Table {
             }
         }
         Err(Error::NotFound)
+    }
+
+    /// Sets the caller's own word for the engine (an address, an index into
+    /// the caller's tables): the table stores it, shows it in
+    /// [`EngineStats::user`](crate::EngineStats::user), and in a shared
+    /// table every process sees it. Never read by admission.
+    pub fn set_user(&self, e: Engine, user: u64) -> Result<()> {
+        let _guard = self.lock_control()?;
+        let (index, _, _) = self.resolve(e)?;
+        // Relaxed: a plain value, read by stats under the seqlock re-check;
+        // the control lock orders it against removal and reuse of the slot.
+        self.metas()[index as usize]
+            .user
+            .store(user, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Sets how many streams the engine admits, `1..=2047`. Lowering it below
@@ -329,12 +383,12 @@ mod tests {
     fn keys() {
         let t = table(3);
         assert_eq!(t.add_engine(b"", 1), Err(Error::Invalid));
-        assert_eq!(t.add_engine(&[7u8; 65], 1), Err(Error::Invalid));
-        let long = t.add_engine(&[7u8; 64], 1).unwrap();
+        assert_eq!(t.add_engine(&[7u8; KEY_MAX + 1], 1), Err(Error::Invalid));
+        let long = t.add_engine(&[7u8; KEY_MAX], 1).unwrap();
         let nul = t.add_engine(b"a\0b", 0).unwrap();
         assert_eq!(t.find_engine(b"a\0b"), Ok(nul));
         assert_eq!(t.find_engine(b"a"), Err(Error::NotFound));
-        assert_eq!(t.find_engine(&[7u8; 64]), Ok(long));
+        assert_eq!(t.find_engine(&[7u8; KEY_MAX]), Ok(long));
         assert_eq!(t.add_engine(b"a\0b", 1), Err(Error::Exists));
         assert_eq!(t.add_engine(b"x", MAX_CAPACITY + 1), Err(Error::Invalid));
         t.add_engine(b"x", MAX_CAPACITY).unwrap();

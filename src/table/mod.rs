@@ -1,18 +1,29 @@
 //! [`Table`]: the one type that ties the parts together.
 //!
-//! The operations live in modules named for what they do
-//! ([`crate::engines`], [`crate::reserve`], [`crate::lifecycle`],
-//! [`crate::reclaim`], [`crate::stats`]); this module holds the struct, its
+//! The operations are `impl Table` blocks in modules named for what they do:
+//! [`engines`] (registration and settings), [`reserve`], [`lifecycle`]
+//! (commit, cancel, release, touch), [`reclaim`] (lease expiry and dead
+//! holders), [`stats`], [`guard`] (RAII tickets) and [`shared`] (tables in
+//! a file mapped by several processes); this module holds the struct, its
 //! construction and the small helpers they share.
 
-use crate::clock::{Clock, ManualClock};
+pub(crate) mod engines;
+pub(crate) mod guard;
+pub(crate) mod lifecycle;
+pub(crate) mod reclaim;
+pub(crate) mod reserve;
+#[cfg(not(loom))]
+pub(crate) mod shared;
+pub(crate) mod stats;
+
+use crate::bits::engine_word::EngineWord;
+use crate::bits::handle::Engine;
 use crate::config::{Config, Policy, MAX_LEASE_MS};
 use crate::error::{Error, Result};
-use crate::handle::Engine;
-use crate::layout::{EngineMeta, EngineWordCell, Header, TicketSlot};
-use crate::region::Region;
+use crate::memory::layout::{EngineMeta, EngineWordCell, Header, TicketSlot};
+use crate::memory::region::Region;
+use crate::protocol::clock::{Clock, ManualClock};
 use crate::sync::{AtomicU64, Ordering};
-use crate::word::EngineWord;
 
 /// A fixed-size table of engines and tickets.
 ///
@@ -221,7 +232,9 @@ fn random_tag() -> u16 {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let start = *START.get_or_init(|| {
             let local = 0u8;
-            crate::select::splitmix64(crate::clock::monotonic_ns() ^ (&local as *const u8 as u64))
+            crate::protocol::random::splitmix64(
+                crate::protocol::clock::monotonic_ns() ^ (&local as *const u8 as u64),
+            )
         });
         // Relaxed: only uniqueness of the counter value matters.
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);

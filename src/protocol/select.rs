@@ -18,9 +18,9 @@
 //! * the priority tie-break is read from the engine's metadata only when the
 //!   word's `prioritized` bit says an engine's priority is not 0.
 
-use crate::layout::{EngineMeta, EngineWordCell};
+use crate::bits::engine_word::{EngineWord, CLASS_MASK, LOAD_MASK};
+use crate::memory::layout::{EngineMeta, EngineWordCell};
 use crate::sync::Ordering;
-use crate::word::{EngineWord, CLASS_MASK, LOAD_MASK};
 
 /// An engine with room, as seen by a scan.
 #[derive(Clone, Copy, Debug)]
@@ -183,7 +183,7 @@ pub(crate) fn two_choices(
     let mut found: [Option<Candidate>; 2] = [None, None];
     let mut state = seed;
     for _ in 0..8 {
-        state = splitmix64(state);
+        state = crate::protocol::random::splitmix64(state);
         // Multiply-shift maps 32 random bits onto 0..n without a division.
         let index = (((state >> 32) * n) >> 32) as u32;
         let w = EngineWord(cells[index as usize].word.load(Ordering::Relaxed));
@@ -205,36 +205,6 @@ pub(crate) fn two_choices(
         [Some(a), None] => Some(a),
         _ => least_loaded(cells, metas),
     }
-}
-
-/// SplitMix64: a tiny, good 64-bit mixer for sampling and tags.
-#[inline]
-pub(crate) const fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A per-thread random stream for [`two_choices`] (no syscall, no lock).
-#[cfg(not(loom))]
-pub(crate) fn next_seed() -> u64 {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(splitmix64(
-            crate::clock::monotonic_ns() ^ (&STATE as *const _ as u64)));
-    }
-    STATE.with(|s| {
-        let v = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-        s.set(v);
-        v
-    })
-}
-
-/// Deterministic under the model checker.
-#[cfg(loom)]
-pub(crate) fn next_seed() -> u64 {
-    7
 }
 
 #[cfg(all(test, not(loom)))]
@@ -309,7 +279,7 @@ mod tests {
         (cells, metas)
     }
 
-    const MAX_CAP: u32 = crate::word::MAX_CAPACITY;
+    const MAX_CAP: u32 = crate::bits::engine_word::MAX_CAPACITY;
 
     /// The specification, written the obvious way.
     fn reference(specs: &[Spec], cells: &[EngineWordCell], fill: bool) -> Option<u32> {

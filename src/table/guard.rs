@@ -1,7 +1,7 @@
 //! [`TicketGuard`]: a ticket that gives its slot back when dropped.
 
+use crate::bits::handle::{Engine, Ticket};
 use crate::error::Result;
-use crate::handle::{Engine, Ticket};
 use crate::table::Table;
 
 /// A reserved ticket that cancels itself (if pending) or releases itself
@@ -61,11 +61,7 @@ impl<'t> TicketGuard<'t> {
     /// Finishes now: cancel if pending, release if committed.
     pub fn finish(mut self) -> Result<()> {
         self.armed = false;
-        if self.committed {
-            self.table.release(self.ticket)
-        } else {
-            self.table.cancel(self.ticket)
-        }
+        self.table.finish(self.ticket)
     }
     /// Disarms the guard and hands out the raw ticket (the caller now
     /// finishes it).
@@ -80,11 +76,7 @@ impl Drop for TicketGuard<'_> {
         if self.armed {
             // A stale result means it was already finished (expired, or its
             // engine removed): nothing is left to give back.
-            let _ = if self.committed {
-                self.table.release(self.ticket)
-            } else {
-                self.table.cancel(self.ticket)
-            };
+            let _ = self.table.finish(self.ticket);
         }
     }
 }

@@ -14,10 +14,10 @@
 //!   word counts sweeps in progress and finished, and a reserve skips its
 //!   own sweep only if no sweep ran or finished around its read of the hint.
 
-use crate::clock::ms32;
+use crate::bits::ticket_word::{TicketState, TicketWord};
+use crate::protocol::clock::ms32;
 use crate::sync::{fence, Ordering};
 use crate::table::Table;
-use crate::ticket_word::{TicketState, TicketWord};
 
 /// Shared tables: how often a `reserve` that finds no room may look for
 /// tickets of dead processes (it reads `/proc`, so not on every refusal).
@@ -57,7 +57,7 @@ impl Table {
         if running == 0 {
             return false;
         }
-        let backoff = crossbeam_utils::Backoff::new();
+        let backoff = crate::sync::Backoff::new();
         // Bounded: a sweeper in another process may have died mid-sweep.
         for _ in 0..SWEEP_WAIT_ROUNDS {
             let now = sweeps.load(Ordering::SeqCst);
@@ -65,7 +65,7 @@ impl Table {
             if now as u32 == 0 || finished >= running {
                 break;
             }
-            crate::sync::spin_wait(&backoff);
+            backoff.snooze();
         }
         true
     }
@@ -126,7 +126,7 @@ impl Table {
         let mut earliest = u64::MAX;
         let mut reclaimed = 0;
         #[cfg(not(loom))]
-        let mut alive = crate::holder::LivenessCache::new();
+        let mut alive = crate::memory::holder::LivenessCache::new();
         for (index, slot) in self.tickets().iter().enumerate() {
             // Acquire pairs with the Release that published the ticket, so
             // `try_reclaim` sees its engine reference.
@@ -169,8 +169,8 @@ impl Table {
     #[cfg(not(loom))]
     fn holder_gone(
         &self,
-        slot: &crate::layout::TicketSlot,
-        alive: &mut crate::holder::LivenessCache,
+        slot: &crate::memory::layout::TicketSlot,
+        alive: &mut crate::memory::holder::LivenessCache,
     ) -> bool {
         // Relaxed: written before the ticket was published (Acquire above).
         let holder = slot.holder.load(Ordering::Relaxed);

@@ -11,17 +11,29 @@
 //! of one ticket slot). The table tag, random per table, makes handles of
 //! another table stale too. Neither kind of handle is ever 0.
 
-use crate::word::Field;
+use super::field::{fills_word, Field};
 
-const E_INDEX: Field = Field::new(0, 16);
-const E_GEN: Field = Field::new(16, 16);
-const E_TAG: Field = Field::new(32, 16);
-const E_MARK: Field = Field::new(48, 16);
+const E_INDEX: Field = Field::first(16);
+const E_GEN: Field = Field::after(E_INDEX, 16);
+const E_TAG: Field = Field::after(E_GEN, 16);
+const E_MARK: Field = Field::after(E_TAG, 16);
 const ENGINE_MARKER: u64 = 0x0E5E;
 
-const T_INDEX: Field = Field::new(0, 20);
-const T_GEN: Field = Field::new(20, 29);
-const T_TAG: Field = Field::new(49, 15);
+const T_INDEX: Field = Field::first(20);
+const T_GEN: Field = Field::after(T_INDEX, 29);
+const T_TAG: Field = Field::after(T_GEN, 15);
+
+const _: () = {
+    assert!(fills_word(&[E_INDEX, E_GEN, E_TAG, E_MARK]));
+    assert!(fills_word(&[T_INDEX, T_GEN, T_TAG]));
+    // A ticket handle carries the whole generation of its slot's word, and
+    // an engine handle the whole generation of its engine word.
+    assert!(T_GEN.width() == crate::bits::ticket_word::GENERATION.width());
+    assert!(E_GEN.width() == crate::bits::engine_word::GENERATION_BITS);
+    // Every index a table can have fits its handle's field.
+    assert!(MAX_TICKETS as u64 - 1 <= T_INDEX.max());
+    assert!(MAX_ENGINES as u64 - 1 <= E_INDEX.max());
+};
 
 /// Bits of generation a ticket slot carries (in its word and its handles).
 #[cfg(test)]

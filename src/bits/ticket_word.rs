@@ -15,12 +15,14 @@
 //! ticket, in this state, before its deadline?" and the transition are one
 //! compare-and-swap: touch and expiry cannot both win.
 
-use crate::word::Field;
+use super::field::{fills_word, Field};
 
-const DEADLINE: Field = Field::new(0, 32);
-const GENERATION: Field = Field::new(32, 29);
-const STATE: Field = Field::new(61, 2);
-const BUSY: Field = Field::new(63, 1);
+const DEADLINE: Field = Field::first(32);
+pub(crate) const GENERATION: Field = Field::after(DEADLINE, 29);
+const STATE: Field = Field::after(GENERATION, 2);
+const BUSY: Field = Field::after(STATE, 1);
+
+const _: () = assert!(fills_word(&[DEADLINE, GENERATION, STATE, BUSY]));
 
 /// State of a ticket slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +128,7 @@ pub(crate) const fn unpack_engine_ref(r: u32) -> (u32, u16) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::handle::TICKET_GEN_MAX;
+    use crate::bits::handle::TICKET_GEN_MAX;
     use proptest::prelude::*;
 
     proptest! {

@@ -10,12 +10,12 @@
 //! slot. A file that fails validation is `Corrupt`; a config that differs
 //! from the caller's is `Invalid`.
 
-use crate::clock::monotonic_ns;
-use crate::config::{Config, Policy};
+use crate::config::{es_config, Config};
 use crate::error::{Error, Result};
-use crate::holder;
-use crate::layout::{Header, Layout, LAYOUT_VERSION, MAGIC};
-use crate::region::{self, Region};
+use crate::memory::holder;
+use crate::memory::layout::{Header, Layout, LAYOUT_VERSION, MAGIC};
+use crate::memory::region::{self, Region};
+use crate::protocol::clock::monotonic_ns;
 use crate::sync::Ordering;
 use crate::table::Table;
 use crate::Clock;
@@ -132,7 +132,7 @@ struct Checked {
 /// allowed anywhere.
 fn check_namespaces(c: &Checked) -> Result<()> {
     let differs = |theirs: u64, kind: &str| {
-        let mine = region::namespace(kind);
+        let mine = holder::namespace(kind);
         theirs != 0 && mine != 0 && theirs != mine
     };
     if differs(c.pid_ns, "pid") || differs(c.time_ns, "time") {
@@ -152,16 +152,16 @@ fn check_header(b: &[u8], size: u64) -> Result<Checked> {
         return Err(Error::Corrupt);
     }
     let c = offset_of!(Header, config);
-    let raw = |i: usize| u32_at(b, c + 4 * i);
-    let config = Config {
-        max_engines: raw(0),
-        max_tickets: raw(1),
-        default_capacity: raw(2),
-        pending_lease_ms: raw(3),
-        active_lease_ms: raw(4),
-        policy: Policy::from_u32(raw(5)).ok_or(Error::Corrupt)?,
+    let field = |off: usize| u32_at(b, c + off);
+    let stored = es_config {
+        max_engines: field(offset_of!(es_config, max_engines)),
+        max_tickets: field(offset_of!(es_config, max_tickets)),
+        default_capacity: field(offset_of!(es_config, default_capacity)),
+        pending_lease_ms: field(offset_of!(es_config, pending_lease_ms)),
+        active_lease_ms: field(offset_of!(es_config, active_lease_ms)),
+        policy: field(offset_of!(es_config, policy)),
     };
-    config.validate().map_err(|_| Error::Corrupt)?;
+    let config = Config::try_from(stored).map_err(|_| Error::Corrupt)?;
     let layout = Layout::for_sizes(config.max_engines, config.max_tickets);
     let tag = u32_at(b, offset_of!(Header, tag));
     let ok = u64_at(b, offset_of!(Header, total_size)) == layout.total as u64
@@ -303,11 +303,12 @@ fn create(fd: Fd, cfg: &Config, cpath: &CString) -> Result<Table> {
         return Err(fail(Error::Io(errno())));
     }
     let map = Map::new(&fd, layout.total, true).map_err(fail)?;
-    let tag = (crate::select::splitmix64(monotonic_ns() ^ holder::current()) >> 48) as u16;
+    let tag =
+        (crate::protocol::random::splitmix64(monotonic_ns() ^ holder::current()) >> 48) as u16;
     // SAFETY: the mapping is `layout.total` bytes, page-aligned (so aligned
     // to REGION_ALIGN), and nobody else reads it before `ready` is set.
     unsafe { region::init(map.base.as_ptr(), cfg, tag, &layout) };
-    let (pid_ns, time_ns) = (region::namespace("pid"), region::namespace("time"));
+    let (pid_ns, time_ns) = (holder::namespace("pid"), holder::namespace("time"));
     let checked = Checked {
         config: *cfg,
         tag,

@@ -232,8 +232,8 @@ fn lease_hint_never_hides_an_expired_ticket() {
 
 #[test]
 fn free_list_pop_push_under_contention() {
-    use crate::freelist;
-    use crate::layout::TicketSlot;
+    use crate::memory::layout::TicketSlot;
+    use crate::protocol::freelist;
     use crate::sync::AtomicU64;
     use loom::cell::UnsafeCell;
 
@@ -332,10 +332,10 @@ fn reserve_waits_for_a_concurrent_sweep() {
 fn parked_slot_is_claimed_by_exactly_one() {
     // A thread parks the only free slot and claims it back while another
     // thread, finding the free list empty, steals parked slots.
-    use crate::freelist;
-    use crate::layout::TicketSlot;
+    use crate::bits::ticket_word::TicketWord;
+    use crate::memory::layout::TicketSlot;
+    use crate::protocol::freelist;
     use crate::sync::{AtomicU64, Ordering};
-    use crate::ticket_word::TicketWord;
     use loom::cell::UnsafeCell;
 
     struct One {

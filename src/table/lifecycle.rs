@@ -12,15 +12,15 @@
 //! operation treats a busy ticket as not (yet) active, so a release can never
 //! decrement `active` before the commit incremented it.
 
-use crate::clock::{ms32, reached};
+use crate::bits::engine_word::EngineWord;
+use crate::bits::handle::Ticket;
+use crate::bits::ticket_word::{unpack_engine_ref, TicketState, TicketWord};
 use crate::error::{Error, Result};
-use crate::freelist;
-use crate::handle::Ticket;
-use crate::layout::TicketSlot;
+use crate::memory::layout::TicketSlot;
+use crate::protocol::clock::{ms32, reached};
+use crate::protocol::freelist;
 use crate::sync::Ordering;
 use crate::table::Table;
-use crate::ticket_word::{unpack_engine_ref, TicketState, TicketWord};
-use crate::word::EngineWord;
 
 impl Table {
     /// The slot of ticket `t` and the generation it claims.
@@ -73,7 +73,7 @@ impl Table {
 
     /// Finishes a ticket whose finishing CAS this thread won: moves the
     /// engine's count, then returns the slot to the free list.
-    pub(crate) fn finish(&self, index: u32, slot: &TicketSlot, was: TicketWord, expired: bool) {
+    pub(crate) fn retire(&self, index: u32, slot: &TicketSlot, was: TicketWord, expired: bool) {
         // Relaxed: the slot is ours alone since our CAS (nobody reuses it
         // before we push it), and the AcqRel CAS made the reservation's
         // write of this field visible.
@@ -108,7 +108,7 @@ impl Table {
             .compare_exchange(w.0, w.finished().0, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if won {
-            self.finish(index, slot, w, expired);
+            self.retire(index, slot, w, expired);
         }
         won
     }
@@ -176,7 +176,7 @@ impl Table {
         let deadline = (base_ms as u32).wrapping_add(lease);
         let (index, slot, _, busy) =
             self.transition(t, TicketState::Pending, |w| w.active(deadline, true))?;
-        // Relaxed: see `finish`; a busy ticket is changed by nobody else.
+        // Relaxed: see `retire`; a busy ticket is changed by nobody else.
         let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
         if self.engine_apply(eindex, egen, EngineWord::commit) {
             // Release: publishes the finished commit; nobody else writes a
@@ -205,15 +205,32 @@ impl Table {
     /// The stream did not start: the pending ticket is given back.
     pub fn cancel(&self, t: Ticket) -> Result<()> {
         let (index, slot, was, _) = self.transition(t, TicketState::Pending, |w| w.finished())?;
-        self.finish(index, slot, was, false);
+        self.retire(index, slot, was, false);
         Ok(())
     }
 
     /// The stream ended: the active ticket is given back.
     pub fn release(&self, t: Ticket) -> Result<()> {
         let (index, slot, was, _) = self.transition(t, TicketState::Active, |w| w.finished())?;
-        self.finish(index, slot, was, false);
+        self.retire(index, slot, was, false);
         Ok(())
+    }
+
+    /// Finishes the ticket whatever its state: cancels it if pending,
+    /// releases it if active — the one definition of "finish" that the C
+    /// ABI (`es_finish`), the C++ `Ticket` and the Go `Ticket.Finish` use.
+    ///
+    /// The exactly-once rules hold: `Stale` (and nothing changes) when the
+    /// ticket is already finished, expired, reclaimed or not a ticket of
+    /// this table; a ticket whose engine was removed is freed and `Ok`, as
+    /// `cancel` and `release` say.
+    pub fn finish(&self, t: Ticket) -> Result<()> {
+        match self.cancel(t) {
+            // Not pending: committed meanwhile, or never pending. If it is
+            // active now the release wins; otherwise it is stale for both.
+            Err(Error::Stale) => self.release(t),
+            r => r,
+        }
     }
 
     /// The stream is still alive: extends the active lease from now.
