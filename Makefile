@@ -60,6 +60,7 @@ header:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items --quiet
 	cd bindings/go && test -z "$$(gofmt -l .)" && go vet ./...
 
 # Rust benchmarks (criterion): ratio table, targets, CSV, docs/bench-cycle.png;

@@ -31,7 +31,7 @@
  * Longest engine key, in bytes: keys are 1 to `ES_KEY_MAX` bytes of any
  * value (NUL bytes included; a key is not a C string).
  */
-#define ES_KEY_MAX 253
+#define ES_KEY_MAX 256
 
 /**
  * How `es_reserve` picks an engine (`es_config.policy`).

@@ -101,7 +101,7 @@ inline const uint8_t* key_ptr(std::string_view key) noexcept {
 // Configuration
 // ---------------------------------------------------------------------------
 
-/// How `Table::reserve` picks an engine (see SPEC, "Selection").
+/// How `Table::reserve` picks an engine (see docs/CONTRACT.md, "Selection").
 enum class Policy : int {
   /// Healthy first, then lowest load/capacity, higher priority, oldest
   /// last reservation, lowest slot. The default.
@@ -112,23 +112,36 @@ enum class Policy : int {
   TwoChoices = ES_POLICY_TWO_CHOICES,
 };
 
-/// The fixed shape of a table, chosen at creation. Defaults: 64 engines,
-/// 4096 tickets, capacity 1, a 30 s pending lease, no active lease,
-/// least-loaded selection. Setters chain: `Config{}.engines(8).tickets(64)`.
+/// The fixed shape of a table, chosen at creation. A default-constructed
+/// Config holds the library's defaults, read from `es_config_default` (the
+/// one place they are defined). Setters chain:
+/// `Config{}.engines(8).tickets(64)`.
 struct Config {
   /// Engine slots, 1..=65535.
-  uint32_t max_engines = 64;
+  uint32_t max_engines;
   /// Ticket slots (reservations plus running streams), 1..=1048576.
-  uint32_t max_tickets = 4096;
+  uint32_t max_tickets;
   /// Capacity of an engine added with capacity 0; >= 1.
-  uint32_t default_capacity = 1;
+  uint32_t default_capacity;
   /// A reservation not committed within this time is reclaimed; 0 = never.
-  std::chrono::milliseconds pending_lease{30000};
+  std::chrono::milliseconds pending_lease;
   /// A stream neither touched nor released within this time is reclaimed;
   /// 0 = never.
-  std::chrono::milliseconds active_lease{0};
+  std::chrono::milliseconds active_lease;
   /// Selection policy.
-  Policy policy = Policy::LeastLoaded;
+  Policy policy;
+
+  /// The library's defaults (`es_config_default`).
+  Config() noexcept {
+    es_config d{};
+    (void)es_config_default(&d);
+    max_engines = d.max_engines;
+    max_tickets = d.max_tickets;
+    default_capacity = d.default_capacity;
+    pending_lease = std::chrono::milliseconds{d.pending_lease_ms};
+    active_lease = std::chrono::milliseconds{d.active_lease_ms};
+    policy = static_cast<Policy>(d.policy);
+  }
 
   Config& engines(uint32_t n) { max_engines = n; return *this; }
   Config& tickets(uint32_t n) { max_tickets = n; return *this; }
@@ -194,7 +207,7 @@ class EngineStats {
 
   /// The engine's handle.
   Engine engine() const noexcept { return Engine(s_.engine); }
-  /// The engine's key: any bytes, 1 to 64 of them. Valid while this object is.
+  /// The engine's key: any bytes, 1 to ES_KEY_MAX of them. Valid while this object is.
   std::string_view key() const noexcept {
     size_t n = s_.key_len <= ES_KEY_MAX ? s_.key_len : ES_KEY_MAX;
     return std::string_view(reinterpret_cast<const char*>(s_.key), n);
@@ -221,6 +234,8 @@ class EngineStats {
   uint64_t reserved_total() const noexcept { return s_.reserved_total; }
   /// Tickets on this engine reclaimed by lease expiry.
   uint64_t expired_total() const noexcept { return s_.expired_total; }
+  /// The caller's own word for the engine (`es_engine_set_user`).
+  uint64_t user() const noexcept { return s_.user; }
   /// The C struct.
   const es_engine_stats& raw() const noexcept { return s_; }
 
@@ -364,13 +379,11 @@ class Ticket {
   void finish() noexcept {
     switch (state_) {
       case State::Pending:
-        // STALE here means the lease reclaimed it, or the handle was
-        // committed behind our back through raw(): releasing then is the
-        // right thing and is harmless otherwise (exactly-once semantics).
-        if (es_cancel(table_, id_) == ES_ERR_STALE) (void)es_release(table_, id_);
-        break;
       case State::Active:
-        (void)es_release(table_, id_);
+        // es_finish cancels or releases, whichever is due (also when the
+        // handle was committed behind our back through raw()); STALE means
+        // the lease already reclaimed it: nothing is left to give back.
+        (void)es_finish(table_, id_);
         break;
       case State::Finished:
         break;

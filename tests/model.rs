@@ -1,5 +1,6 @@
 //! Property test: random operation sequences against a plain sequential
-//! model of SPEC's semantics, compared result by result and count by count.
+//! model of the contract's semantics (docs/CONTRACT.md), compared result by
+//! result and count by count.
 //!
 //! The model is deliberately naive (vectors and a hash map, no atomics), so a
 //! disagreement points at the table.

@@ -6,7 +6,7 @@
 //! | 32..61  | 29    | generation | incarnation; tickets (handles) carry it             |
 //! | 61..63  | 2     | state      | 0 free, 1 pending, 2 active                         |
 //! | 63      | 1     | busy       | a commit is moving the engine's counts; on a free   |
-//! |         |       |            | word: "parked" (see [`crate::freelist`])            |
+//! |         |       |            | word: "parked" (see [`crate::protocol::freelist`])          |
 //!
 //! A free word holds the generation its *next* ticket will carry. Finishing a
 //! ticket (commit failure, cancel, release, expiry) stores a free word with

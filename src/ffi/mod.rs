@@ -4,8 +4,8 @@
 //! A thin layer over the Rust API ([`crate::Table`]); it owns no protocol.
 //! Each file holds one part of the surface:
 //!
-//! * [`panic`] — the one panic boundary every `extern "C"` function runs in;
-//! * [`ptr`] — C pointers into Rust references: NULL checks, out-parameters,
+//! * `panic` — the one panic boundary every `extern "C"` function runs in;
+//! * `ptr` — C pointers into Rust references: NULL checks, out-parameters,
 //!   keys;
 //! * [`status`] — `es_status`, its mapping from [`crate::Error`],
 //!   `es_status_str`;

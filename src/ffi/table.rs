@@ -19,8 +19,8 @@ pub struct es_table {
 
 impl es_table {
     /// Moves `table` to the heap and hands it out as a C pointer that
-    /// `es_table_free` takes back. (Every constructor of the C API, such as
-    /// a future shared-table opener, goes through here.)
+    /// `es_table_free` takes back. (Every constructor of the C API,
+    /// `es_table_new` and `es_table_open_shared`, goes through here.)
     pub(crate) fn into_raw(table: Table) -> *mut es_table {
         Box::into_raw(Box::new(es_table { table }))
     }

@@ -4,7 +4,7 @@ use crate::{EngineStats, Policy, TicketCounts};
 
 /// Longest engine key, in bytes: keys are 1 to `ES_KEY_MAX` bytes of any
 /// value (NUL bytes included; a key is not a C string).
-pub const ES_KEY_MAX: usize = 253;
+pub const ES_KEY_MAX: usize = 256;
 
 const _: () = assert!(ES_KEY_MAX == crate::KEY_MAX);
 
@@ -134,5 +134,7 @@ const _: () = {
     assert!(std::mem::size_of::<es_config>() == 24);
     assert!(std::mem::size_of::<es_engine_stats>() == 320);
     assert!(std::mem::size_of::<es_ticket_counts>() == 12);
+    // No padding after the key: every byte C sees was written.
+    assert!(std::mem::offset_of!(es_engine_stats, key_len) == 8 + ES_KEY_MAX);
     assert!(std::mem::size_of::<es_policy>() == 4);
 };

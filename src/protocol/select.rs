@@ -1,7 +1,7 @@
 //! Selection policies: which engine a reservation tries first.
 //!
 //! Selection only *proposes* an engine and the word it saw; admission is the
-//! compare-and-swap in [`crate::reserve`], which fails if the word changed,
+//! compare-and-swap in [`crate::table::reserve`], which fails if the word changed,
 //! after which the reserver decides again. So these scans read with
 //! `Relaxed` loads and may see a slightly old picture without ever causing
 //! an overcommit.

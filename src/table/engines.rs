@@ -15,10 +15,11 @@ use crate::sync::{fence, Ordering};
 use crate::table::Table;
 
 /// Longest engine key, in bytes: any DNS name or Kubernetes object name
-/// fits (C: `ES_KEY_MAX`).
-pub const KEY_MAX: usize = 253;
+/// (253) fits (C: `ES_KEY_MAX`). Exactly the key storage of an engine, so
+/// `es_engine_stats` has no padding after its key.
+pub const KEY_MAX: usize = 256;
 
-const _: () = assert!(KEY_MAX <= KEY_WORDS * 8);
+const _: () = assert!(KEY_MAX == KEY_WORDS * 8 && KEY_MAX >= 253);
 
 /// FNV-1a, 32 bits: a cheap filter before comparing whole keys.
 fn key_hash(key: &[u8]) -> u32 {
@@ -58,7 +59,7 @@ fn write_meta(meta: &EngineMeta, key: &[u8]) {
     // run `fence(Acquire)` also see the free word we observed before writing,
     // so their generation re-check fails (the seqlock writer side).
     fence(Ordering::Release);
-    let mut padded = [0u8; KEY_WORDS * 8];
+    let mut padded = [0u8; KEY_MAX];
     padded[..key.len()].copy_from_slice(key);
     for (word, chunk) in meta.key.iter().zip(padded.chunks(8)) {
         let mut b = [0u8; 8];

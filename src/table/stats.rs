@@ -18,7 +18,7 @@ pub struct EngineStats {
     /// The engine's handle.
     pub engine: Engine,
     key: [u8; KEY_MAX],
-    key_len: u8,
+    key_len: u16,
     /// Most streams admitted at once.
     pub capacity: u32,
     /// Committed streams.
@@ -94,7 +94,7 @@ impl Table {
             return Some(EngineStats {
                 engine: Engine::pack(self.tag, index as u32, w.generation()),
                 key,
-                key_len: key_len as u8,
+                key_len: key_len as u16,
                 capacity: w.capacity(),
                 active: w.active(),
                 pending: w.pending(),

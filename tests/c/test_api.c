@@ -1,6 +1,6 @@
 /*
  * test_api.c -- the C ABI of engine-slots, function by function, with every
- * bad input the contract (SPEC.md, "C ABI") lists. Single-threaded; see
+ * bad input the contract (docs/CONTRACT.md, "C functions") lists. Single-threaded; see
  * test_stress.c for concurrency and test_leases.c for lease expiry.
  *
  * Built by scripts/test-c.sh with -std=c11 -Wall -Wextra -Wpedantic -Werror
@@ -29,7 +29,7 @@ static void test_status_strings(void) {
   CHECK(ES_ERR_STALE == -6 && ES_ERR_IO == -7 && ES_ERR_CORRUPT == -8);
   CHECK(ES_ERR_INTERNAL == -100);
   CHECK(ES_POLICY_LEAST_LOADED == 0 && ES_POLICY_FILL_FIRST == 1 && ES_POLICY_TWO_CHOICES == 2);
-  CHECK(ES_KEY_MAX == 64);
+  CHECK(ES_KEY_MAX >= 253); /* any DNS name or Kubernetes object name fits */
 
   CHECK(unknown_str != NULL && strlen(unknown_str) > 0);
   for (i = 0; i < n; i++) {
@@ -142,39 +142,39 @@ static void test_table_new_and_config(void) {
 
 static void test_keys(void) {
   es_table *t = new_table(4, 8, 3, 0, 0, ES_POLICY_LEAST_LOADED);
-  uint8_t k64[64], k65[65];
+  uint8_t kmax[ES_KEY_MAX], kover[ES_KEY_MAX + 1];
   const uint8_t nul_a[3] = {'a', 0, 'b'}, nul_b[3] = {'a', 0, 'c'}, nul_only[1] = {0};
-  es_engine e = SENTINEL, e64, ea, eb, e0;
+  es_engine e = SENTINEL, emax, ea, eb, e0;
   es_engine_stats s;
 
-  memset(k64, 'k', sizeof k64);
-  memset(k65, 'k', sizeof k65);
+  memset(kmax, 'k', sizeof kmax);
+  memset(kover, 'k', sizeof kover);
 
   /* Length 0 is invalid whatever the pointer (NULL included). */
-  CHECK_ST(es_engine_add(t, k64, 0, 1, &e), ES_ERR_INVALID);
+  CHECK_ST(es_engine_add(t, kmax, 0, 1, &e), ES_ERR_INVALID);
   CHECK_ST(es_engine_add(t, NULL, 0, 1, &e), ES_ERR_INVALID);
-  CHECK_ST(es_engine_find(t, k64, 0, &e), ES_ERR_INVALID);
+  CHECK_ST(es_engine_find(t, kmax, 0, &e), ES_ERR_INVALID);
   CHECK_ST(es_engine_find(t, NULL, 0, &e), ES_ERR_INVALID);
   /* NULL with a length is ES_ERR_NULL. */
   CHECK_ST(es_engine_add(t, NULL, 5, 1, &e), ES_ERR_NULL);
-  CHECK_ST(es_engine_add(t, NULL, 65, 1, &e), ES_ERR_NULL);
+  CHECK_ST(es_engine_add(t, NULL, ES_KEY_MAX + 1, 1, &e), ES_ERR_NULL);
   CHECK_ST(es_engine_find(t, NULL, 5, &e), ES_ERR_NULL);
   /* Longer than ES_KEY_MAX: rejected before a byte is read (ASan would see
-     a read past k65 for the SIZE_MAX case). */
-  CHECK_ST(es_engine_add(t, k65, 65, 1, &e), ES_ERR_INVALID);
-  CHECK_ST(es_engine_add(t, k65, SIZE_MAX, 1, &e), ES_ERR_INVALID);
-  CHECK_ST(es_engine_find(t, k65, 65, &e), ES_ERR_INVALID);
-  CHECK_ST(es_engine_find(t, k65, SIZE_MAX, &e), ES_ERR_INVALID);
+     a read past kover for the SIZE_MAX case). */
+  CHECK_ST(es_engine_add(t, kover, ES_KEY_MAX + 1, 1, &e), ES_ERR_INVALID);
+  CHECK_ST(es_engine_add(t, kover, SIZE_MAX, 1, &e), ES_ERR_INVALID);
+  CHECK_ST(es_engine_find(t, kover, ES_KEY_MAX + 1, &e), ES_ERR_INVALID);
+  CHECK_ST(es_engine_find(t, kover, SIZE_MAX, &e), ES_ERR_INVALID);
   CHECK(e == SENTINEL);
 
-  /* 64 bytes is the longest key. */
-  CHECK_OK(es_engine_add(t, k64, 64, 1, &e64));
-  CHECK_OK(es_engine_find(t, k64, 64, &e));
-  CHECK(e == e64);
-  s = stats_of(t, e64);
-  CHECK(s.key_len == 64 && memcmp(s.key, k64, 64) == 0);
-  /* A 63-byte prefix is another key. */
-  CHECK_ST(es_engine_find(t, k64, 63, &e), ES_ERR_NOT_FOUND);
+  /* ES_KEY_MAX bytes is the longest key. */
+  CHECK_OK(es_engine_add(t, kmax, ES_KEY_MAX, 1, &emax));
+  CHECK_OK(es_engine_find(t, kmax, ES_KEY_MAX, &e));
+  CHECK(e == emax);
+  s = stats_of(t, emax);
+  CHECK(s.key_len == ES_KEY_MAX && memcmp(s.key, kmax, ES_KEY_MAX) == 0);
+  /* A one-byte-shorter prefix is another key. */
+  CHECK_ST(es_engine_find(t, kmax, ES_KEY_MAX - 1, &e), ES_ERR_NOT_FOUND);
 
   /* Keys are bytes, NUL included. */
   CHECK_OK(es_engine_add(t, nul_a, 3, 0, &ea));
@@ -880,6 +880,92 @@ static void test_add_ex(void) {
   es_table_free(t);
 }
 
+/* The 0.2 extensions: add-or-find, the user word, reserve by key, finish,
+   and the defaults read from the core. */
+static void test_add_or_find_and_user_word(void) {
+  es_table *t = new_table(2, 8, 2, 0, 0, ES_POLICY_LEAST_LOADED);
+  es_engine_spec spec;
+  es_engine a = 0, b = 0, c = SENTINEL;
+  bool created = false;
+  uint8_t key[ES_KEY_MAX];
+  es_engine_stats s;
+  memset(&spec, 0, sizeof spec);
+  memset(key, 'p', sizeof key);
+  spec.healthy = 1;
+  spec.user = UINT64_C(0xdeadbeefcafe);
+  CHECK_ST(es_engine_add_or_find(NULL, key, 1, &spec, &a, &created), ES_ERR_NULL);
+  CHECK_ST(es_engine_add_or_find(t, key, 1, &spec, NULL, &created), ES_ERR_NULL);
+  CHECK_ST(es_engine_add_or_find(t, NULL, 3, &spec, &a, &created), ES_ERR_NULL);
+  CHECK_ST(es_engine_add_or_find(t, key, 0, &spec, &a, &created), ES_ERR_INVALID);
+  CHECK_ST(es_engine_add_or_find(t, key, ES_KEY_MAX + 1, &spec, &a, &created), ES_ERR_INVALID);
+  CHECK(a == 0 && !created);
+  CHECK_OK(es_engine_add_or_find(t, key, ES_KEY_MAX, &spec, &a, &created));
+  CHECK(a != 0 && created);
+  CHECK_OK(es_engine_add_or_find(t, key, ES_KEY_MAX, NULL, &b, &created));
+  CHECK(b == a && !created);
+  CHECK_OK(es_engine_add_or_find(t, key, ES_KEY_MAX, NULL, &b, NULL)); /* created may be NULL */
+  s = stats_of(t, a);
+  CHECK(s.user == UINT64_C(0xdeadbeefcafe) && s.key_len == ES_KEY_MAX && s.capacity == 2);
+  CHECK_OK(es_engine_set_user(t, a, 7));
+  CHECK(stats_of(t, a).user == 7);
+  CHECK_ST(es_engine_set_user(NULL, a, 7), ES_ERR_NULL);
+  CHECK_ST(es_engine_set_user(t, 0, 7), ES_ERR_STALE);
+  CHECK_ST(es_engine_set_user(t, ~(es_engine)0, 7), ES_ERR_STALE);
+  /* NULL spec: the defaults (capacity 0 = the table's default). */
+  CHECK_OK(es_engine_add_or_find(t, (const uint8_t *)"n", 1, NULL, &b, &created));
+  CHECK(created && stats_of(t, b).user == 0 && stats_of(t, b).healthy);
+  CHECK_ST(es_engine_add_or_find(t, (const uint8_t *)"z", 1, NULL, &c, &created),
+           ES_ERR_TABLE_FULL);
+  CHECK(c == SENTINEL);
+  CHECK_OK(es_engine_remove(t, a));
+  CHECK_ST(es_engine_set_user(t, a, 1), ES_ERR_STALE);
+  es_table_free(t);
+}
+
+static void test_reserve_on_key_and_finish(void) {
+  es_table *t = new_table(2, 4, 2, 0, 0, ES_POLICY_LEAST_LOADED);
+  es_engine e = add_engine(t, "host:8080", 2), got = SENTINEL;
+  es_ticket p = SENTINEL, q = SENTINEL;
+  const uint8_t *key = (const uint8_t *)"host:8080";
+  CHECK_ST(es_reserve_on_key(NULL, key, 9, &p, &got), ES_ERR_NULL);
+  CHECK_ST(es_reserve_on_key(t, key, 9, NULL, &got), ES_ERR_NULL);
+  CHECK_ST(es_reserve_on_key(t, key, 9, &p, NULL), ES_ERR_NULL);
+  CHECK_ST(es_reserve_on_key(t, NULL, 9, &p, &got), ES_ERR_NULL);
+  CHECK_ST(es_reserve_on_key(t, key, 0, &p, &got), ES_ERR_INVALID);
+  CHECK_ST(es_reserve_on_key(t, key, ES_KEY_MAX + 1, &p, &got), ES_ERR_INVALID);
+  CHECK_ST(es_reserve_on_key(t, (const uint8_t *)"other", 5, &p, &got), ES_ERR_NOT_FOUND);
+  CHECK(p == SENTINEL && got == SENTINEL);
+  CHECK_OK(es_reserve_on_key(t, key, 9, &p, &got));
+  CHECK(got == e);
+  CHECK_OK(es_reserve_on_key(t, key, 9, &q, &got));
+  CHECK_ST(es_reserve_on_key(t, key, 9, &q, &got), ES_NO_CAPACITY);
+  CHECK_OK(es_commit(t, q));
+  /* finish: cancels the pending one, releases the active one, once each. */
+  CHECK_OK(es_finish(t, p));
+  CHECK_OK(es_finish(t, q));
+  CHECK(stats_of(t, e).active == 0 && stats_of(t, e).pending == 0);
+  CHECK_ST(es_finish(t, p), ES_ERR_STALE);
+  CHECK_ST(es_finish(t, q), ES_ERR_STALE);
+  CHECK_ST(es_finish(t, 0), ES_ERR_STALE);
+  CHECK_ST(es_finish(t, ~(es_ticket)0), ES_ERR_STALE);
+  CHECK_ST(es_finish(NULL, p), ES_ERR_NULL);
+  CHECK(tickets_of(t).free == 4);
+  es_table_free(t);
+}
+
+static void test_config_default(void) {
+  es_config d, back;
+  es_table *t = NULL;
+  CHECK_ST(es_config_default(NULL), ES_ERR_NULL);
+  CHECK_OK(es_config_default(&d));
+  CHECK(d.max_engines >= 256 && d.max_tickets >= 4096 && d.default_capacity >= 1);
+  CHECK(d.policy == ES_POLICY_LEAST_LOADED);
+  CHECK_OK(es_table_new(&d, &t));
+  CHECK_OK(es_table_get_config(t, &back));
+  CHECK(memcmp(&d, &back, sizeof d) == 0);
+  es_table_free(t);
+}
+
 int main(void) {
   test_status_strings();
   test_version();
@@ -900,6 +986,9 @@ int main(void) {
   test_snapshot();
   test_stats_fields();
   test_add_ex();
+  test_add_or_find_and_user_word();
+  test_reserve_on_key_and_finish();
+  test_config_default();
   printf("test_api: all checks passed\n");
   return 0;
 }

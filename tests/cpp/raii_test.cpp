@@ -425,7 +425,7 @@ TEST(Table, Errors) {
   es::Engine e = t.add_engine("e");
   expect_status(ES_ERR_EXISTS, [&] { t.add_engine("e"); });
   expect_status(ES_ERR_INVALID, [&] { t.add_engine(""); });
-  expect_status(ES_ERR_INVALID, [&] { t.add_engine(std::string(65, 'x')); });
+  expect_status(ES_ERR_INVALID, [&] { t.add_engine(std::string(ES_KEY_MAX + 1, 'x')); });
   expect_status(ES_ERR_INVALID, [&] { t.add_engine("big", 1u << 20); });
   expect_status(ES_ERR_INVALID, [&] { t.set_capacity(e, 0); });
   expect_status(ES_ERR_INVALID, [&] { (void)t.find_engine(""); });
@@ -485,8 +485,8 @@ TEST(Config, ToC) {
   EXPECT_EQ(c.active_lease_ms, 2000u);
   EXPECT_EQ(c.policy, static_cast<uint32_t>(ES_POLICY_FILL_FIRST));
   es_config d = es::Config{}.to_c();  // the documented defaults
-  EXPECT_EQ(d.max_engines, 64u);
-  EXPECT_EQ(d.max_tickets, 4096u);
+  EXPECT_EQ(d.max_engines, 1024u);
+  EXPECT_EQ(d.max_tickets, 16384u);
   EXPECT_EQ(d.default_capacity, 1u);
   EXPECT_EQ(d.pending_lease_ms, 30000u);
   EXPECT_EQ(d.active_lease_ms, 0u);
@@ -529,4 +529,32 @@ TEST(Table, ConcurrentTicketsNeverOvercommitNorLeak) {
     EXPECT_EQ(s.active(), 0u) << s.key();
     EXPECT_EQ(s.pending(), 0u) << s.key();
   }
+}
+
+// Defaults exist once, in the Rust core: the C++ Config reads them.
+TEST(Config, DefaultsComeFromTheCore) {
+  es_config d{};
+  ASSERT_EQ(es_config_default(&d), ES_OK);
+  es_config c = es::Config{}.to_c();
+  EXPECT_EQ(c.max_engines, d.max_engines);
+  EXPECT_EQ(c.max_tickets, d.max_tickets);
+  EXPECT_EQ(c.default_capacity, d.default_capacity);
+  EXPECT_EQ(c.pending_lease_ms, d.pending_lease_ms);
+  EXPECT_EQ(c.active_lease_ms, d.active_lease_ms);
+  EXPECT_EQ(static_cast<uint32_t>(c.policy), d.policy);
+  EXPECT_EQ(es_config_default(nullptr), ES_ERR_NULL);
+}
+
+// The destructor finishes through es_finish: a ticket committed behind the
+// RAII object's back (through raw()) is released, not leaked.
+TEST(Ticket, DestructorFinishesACommitBehindItsBack) {
+  es::Table t(es::Config{}.engines(1).tickets(2).capacity(1));
+  es::Engine e = t.add_engine("e");
+  {
+    auto k = t.reserve();
+    ASSERT_TRUE(k.has_value());
+    ASSERT_EQ(es_commit(t.get(), k->raw()), ES_OK);
+  }
+  EXPECT_EQ(t.stats(e).active(), 0u);
+  EXPECT_EQ(t.stats(e).pending(), 0u);
 }

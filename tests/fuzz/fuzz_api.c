@@ -16,7 +16,7 @@
  * model checks only that the chosen engine had room.
  *
  * Where several faults apply at once (say a NULL table and a bad key), the
- * SPEC does not order them, so any of their statuses is accepted.
+ * docs/CONTRACT.md does not order them, so any of their statuses is accepted.
  *
  * Build and run: tests/fuzz/run.sh [SECONDS]. Replay one input with a trace:
  *   FUZZ_API_TRACE=1 target/fuzz/fuzz_api FILE
@@ -776,7 +776,7 @@ static void dump_state(void) {
 
 /* ---- setup --------------------------------------------------------------- */
 
-/* Configurations outside the SPEC's ranges: ES_ERR_INVALID, out untouched. */
+/* Configurations outside the ranges of docs/CONTRACT.md: ES_ERR_INVALID, out untouched. */
 static void bad_configs(input *in) {
   es_config c = {.max_engines = 4, .max_tickets = 4, .default_capacity = 1};
   switch (u8(in) % 10) {
