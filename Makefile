@@ -41,7 +41,8 @@ test-c:
 test-cpp:
 	scripts/test-cpp.sh
 
-# make install into a temporary prefix; build C/C++ programs via pkg-config.
+# make install into a temporary prefix; build C/C++ programs via pkg-config
+# and via the CMake package (tests/install/cmake.sh).
 test-install:
 	tests/install/run.sh
 
