@@ -11,7 +11,8 @@
 #   libgtest-dev          GoogleTest, tests/cpp
 #   pkg-config, cmake     tests/install (the .pc file and the CMake package)
 #   redis-server          the remote-table tests (Debian 12: Redis 7.0)
-#   linux-perf            profiling only: optional, failing to get it is a warning
+#   linux-perf            profiling only: optional, tried only along with the
+#                         others; failing to get it is a warning
 # plus the rustfmt and clippy components through rustup (make lint).
 # Cargo and Go are prerequisites, not installed here: without them, or
 # without apt-get when a package is missing, it stops with one line saying
@@ -66,36 +67,34 @@ else
   required+=(libclang-rt-14-dev)
 fi
 
+# Optional, and only tried along with a required package: a machine that
+# lacks only perf (or cannot have it) must not pay an apt-get run each time.
 optional=()
 command -v perf >/dev/null || optional+=(linux-perf)
 
-if [ ${#required[@]} -gt 0 ] || [ ${#optional[@]} -gt 0 ]; then
-  pkgs=("${required[@]}" "${optional[@]}")
-  all="${pkgs[*]}"
+if [ ${#required[@]} -gt 0 ]; then
   if [ -n "$dry" ]; then
-    echo "$me: would install with apt-get: $all"
+    echo "$me: would install with apt-get: ${required[*]} (and optionally ${optional[*]:-nothing})"
   else
     command -v apt-get >/dev/null ||
-      die "no apt-get here: install $all (Debian names) with your package manager, then run make test again"
+      die "no apt-get here: install ${required[*]} (Debian names) with your package manager, then run make test again"
     sudo=()
     if [ "$(id -u)" -ne 0 ]; then
       command -v sudo >/dev/null ||
-        die "not root and no sudo: as root run apt-get install $all, then run make test again"
+        die "not root and no sudo: as root run apt-get install ${required[*]}, then run make test again"
       sudo=(sudo)
     fi
     # Others on the machine may hold the dpkg lock for a while: wait.
     apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -qq -y
          -o DPkg::Lock::Timeout=600)
-    echo "$me: installing $all"
+    echo "$me: installing ${required[*]} ${optional[*]}"
     "${apt[@]}" update ||
-      die "apt-get update failed (see above): install $all, then run make test again"
-    if [ ${#required[@]} -gt 0 ]; then
-      "${apt[@]}" install --no-install-recommends "${required[@]}" >/dev/null ||
-        die "apt-get install ${required[*]} failed (see above): install them, then run make test again"
-    fi
+      die "apt-get update failed (see above): install ${required[*]}, then run make test again"
+    "${apt[@]}" install --no-install-recommends "${required[@]}" >/dev/null ||
+      die "apt-get install ${required[*]} failed (see above): install them, then run make test again"
     if [ ${#optional[@]} -gt 0 ]; then
       "${apt[@]}" install --no-install-recommends "${optional[@]}" >/dev/null 2>&1 ||
-        echo "$me: warning: no ${optional[*]} (optional: profiling only)" >&2
+        echo "$me: warning: could not install ${optional[*]} (optional: profiling only)" >&2
     fi
     [ -e "$(fuzzer_rt)" ] ||
       die "clang has no libFuzzer runtime at $(fuzzer_rt): install the libclang-rt-N-dev of its version N"
