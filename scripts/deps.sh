@@ -59,12 +59,14 @@ want clang clang
 
 # libFuzzer ships apart from clang, versioned like it. A clang that is
 # already there says where its runtime belongs and which version it is;
-# otherwise Debian 12's clang is clang 14.
+# otherwise the distribution's clang package says which clang-N it brings
+# (asked after apt-get update; 14 on Debian 12).
 fuzzer_rt() { echo "$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer-$(uname -m).a"; }
+rt_of_new_clang=""
 if command -v clang >/dev/null; then
   [ -e "$(fuzzer_rt)" ] || required+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
 else
-  required+=(libclang-rt-14-dev)
+  rt_of_new_clang="libclang-rt-N-dev"
 fi
 
 # Optional, and only tried along with a required package: a machine that
@@ -74,22 +76,26 @@ command -v perf >/dev/null || optional+=(linux-perf)
 
 if [ ${#required[@]} -gt 0 ]; then
   if [ -n "$dry" ]; then
-    echo "$me: would install with apt-get: ${required[*]} (and optionally ${optional[*]:-nothing})"
+    echo "$me: would install with apt-get: ${required[*]} $rt_of_new_clang (and optionally ${optional[*]:-nothing})"
   else
     command -v apt-get >/dev/null ||
-      die "no apt-get here: install ${required[*]} (Debian names) with your package manager, then run make test again"
+      die "no apt-get here: install ${required[*]} $rt_of_new_clang (Debian names) with your package manager, then run make test again"
     sudo=()
     if [ "$(id -u)" -ne 0 ]; then
       command -v sudo >/dev/null ||
-        die "not root and no sudo: as root run apt-get install ${required[*]}, then run make test again"
+        die "not root and no sudo: as root run apt-get install ${required[*]} $rt_of_new_clang, then run make test again"
       sudo=(sudo)
     fi
     # Others on the machine may hold the dpkg lock for a while: wait.
     apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -qq -y
          -o DPkg::Lock::Timeout=600)
-    echo "$me: installing ${required[*]} ${optional[*]}"
     "${apt[@]}" update ||
-      die "apt-get update failed (see above): install ${required[*]}, then run make test again"
+      die "apt-get update failed (see above): install ${required[*]} $rt_of_new_clang, then run make test again"
+    if [ -n "$rt_of_new_clang" ]; then
+      v=$(apt-cache depends clang 2>/dev/null | sed -n 's/^ *Depends: clang-\([0-9][0-9]*\)$/\1/p' | head -n 1)
+      required+=("libclang-rt-${v:-14}-dev")
+    fi
+    echo "$me: installing ${required[*]} ${optional[*]}"
     "${apt[@]}" install --no-install-recommends "${required[@]}" >/dev/null ||
       die "apt-get install ${required[*]} failed (see above): install them, then run make test again"
     if [ ${#optional[@]} -gt 0 ]; then
@@ -114,4 +120,6 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   fi
 fi
 
-[ -n "$dry" ] || echo "$me: all prerequisites present"
+if [ -z "$dry" ] || [ ${#required[@]} -eq 0 ]; then
+  echo "$me: all prerequisites present"
+fi
