@@ -1,6 +1,7 @@
 # engine-slots — build, test, demo, bench.
 #   make demo    the production scenario, three strategies side by side
-#   make test    everything: Rust unit/property/stress tests, loom models,
+#   make test    installs what is missing (make deps), then everything: Rust
+#                unit/property/stress tests, loom models,
 #                header freshness, C/C++ under sanitizers, Go with -race
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -8,7 +9,7 @@ PREFIX ?= /usr/local
 FUZZ_SECONDS ?= 600
 export LOOM_MAX_PREEMPTIONS ?= 2
 
-.PHONY: all build demo test test-rust test-c test-cpp test-install test-go fuzz fuzz-smoke install loom lint bench bench-go clean header
+.PHONY: all build deps demo test test-rust test-c test-cpp test-install test-go fuzz fuzz-smoke install loom lint bench bench-go clean header
 
 all: build
 
@@ -18,8 +19,13 @@ build:
 demo:
 	$(CARGO) run --release --quiet --example demo
 
-test: lint test-rust loom test-c test-cpp test-install fuzz-smoke test-go
+test: deps lint test-rust loom test-c test-cpp test-install fuzz-smoke test-go
 	@echo "make test: all green"
+
+# What a fresh machine lacks (clang, libFuzzer, GoogleTest, cmake, redis...),
+# from apt; a no-op when all is there.
+deps:
+	scripts/deps.sh
 
 test-rust:
 	$(CARGO) test --release
@@ -35,7 +41,8 @@ test-c:
 test-cpp:
 	scripts/test-cpp.sh
 
-# make install into a temporary prefix; build C/C++ programs via pkg-config.
+# make install into a temporary prefix; build C/C++ programs via pkg-config
+# and via the CMake package (tests/install/cmake.sh).
 test-install:
 	tests/install/run.sh
 

@@ -28,6 +28,16 @@
 #include <stdint.h>
 
 /**
+ * The version of engine-slots this header belongs to: Cargo.toml's, the
+ * string that es_version() returns from the matching library. While the
+ * major version is 0, each minor version may change the ABI.
+ */
+#define ES_VERSION_MAJOR 0
+#define ES_VERSION_MINOR 2
+#define ES_VERSION_PATCH 0
+#define ES_VERSION_STRING "0.2.0"
+
+/**
  * Longest engine key, in bytes: keys are 1 to `ES_KEY_MAX` bytes of any
  * value (NUL bytes included; a key is not a C string).
  */

@@ -34,7 +34,7 @@ if command -v clang >/dev/null; then
   clang -std=c++17 "${WARN[@]}" -x c++ -fsyntax-only include/engine_slots.h
 fi
 
-for t in test_api test_leases test_stress test_shared; do
+for t in test_version test_api test_leases test_stress test_shared; do
   step "$t (static library, ASan+UBSan)"
   "$CC" "${CFLAGS[@]}" "${SAN[@]}" "tests/c/$t.c" "$LIB" "${LIBS[@]}" -o "$OUT/$t"
   "$OUT/$t"

@@ -13,10 +13,33 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The version macros, from Cargo.toml's `version` (what `es_version()`
+/// returns), so a C program can check at compile time which release it is
+/// built against. `cbindgen.toml` cannot compute them; they go right after
+/// the `#include`s.
+fn version_macros() -> String {
+    format!(
+        "\n/**\n \
+         * The version of engine-slots this header belongs to: Cargo.toml's, the\n \
+         * string that es_version() returns from the matching library. While the\n \
+         * major version is 0, each minor version may change the ABI.\n \
+         */\n\
+         #define ES_VERSION_MAJOR {}\n\
+         #define ES_VERSION_MINOR {}\n\
+         #define ES_VERSION_PATCH {}\n\
+         #define ES_VERSION_STRING \"{}\"",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
 /// The header cbindgen generates now.
 fn generate(root: &Path) -> String {
-    let config = cbindgen::Config::from_file(root.join("cbindgen.toml"))
+    let mut config = cbindgen::Config::from_file(root.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable and valid");
+    config.after_includes = Some(version_macros());
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         // Only the C surface: parsing src/ffi/ alone keeps the core's Rust
@@ -82,6 +105,9 @@ fn header_declares_the_contract() {
         .expect("the header defines ES_KEY_MAX");
     assert!(key_max >= 253, "ES_KEY_MAX must fit any DNS name");
     for name in [
+        "#define ES_VERSION_MAJOR ",
+        "#define ES_VERSION_MINOR ",
+        "#define ES_VERSION_PATCH ",
         "typedef struct es_table es_table",
         "typedef uint64_t es_engine",
         "typedef uint64_t es_ticket",
@@ -105,6 +131,11 @@ fn header_declares_the_contract() {
     ] {
         assert!(fresh.contains(name), "the header lacks `{name}`");
     }
+    let version = format!(
+        "#define ES_VERSION_STRING \"{}\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(fresh.contains(&version), "the header lacks `{version}`");
     for f in [
         "es_status_str",
         "es_version",

@@ -20,7 +20,8 @@
 # with ES_FUZZ_BLACKBOX=1, target/release/libengine_slots.a is fuzzed as a
 # black box (harness coverage only).
 #
-# Needs clang and libFuzzer (Debian: apt-get install clang libclang-rt-14-dev).
+# Needs clang and libFuzzer: `make deps` (scripts/deps.sh, which make test
+# runs first) installs them (Debian: clang libclang-rt-14-dev).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,8 +31,7 @@ out=target/fuzz
 mkdir -p "$out/corpus" "$out/artifacts"
 
 if ! command -v "$CLANG" >/dev/null; then
-  echo "tests/fuzz/run.sh: clang not found; install it with" >&2
-  echo "  apt-get install -y clang libclang-rt-14-dev" >&2
+  echo "tests/fuzz/run.sh: clang not found; run make deps (or apt-get install -y clang libclang-rt-14-dev)" >&2
   exit 1
 fi
 probe=$(mktemp -d)
@@ -41,7 +41,7 @@ echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n
 if ! "$CLANG" -fsanitize=fuzzer "$probe/p.c" -o "$probe/p" 2>"$probe/err"; then
   echo "tests/fuzz/run.sh: $CLANG cannot link libFuzzer:" >&2
   cat "$probe/err" >&2
-  echo "install it with: apt-get install -y libclang-rt-14-dev (or the one of your clang)" >&2
+  echo "run make deps (or apt-get install -y libclang-rt-N-dev for your clang N)" >&2
   exit 1
 fi
 

@@ -3,7 +3,8 @@
 # builds a small C program against the installed copy only, through
 # pkg-config: once against the shared library (run with LD_LIBRARY_PATH) and
 # once fully static (`pkg-config --static`, no engine_slots.so needed).
-# Removes the prefix afterwards.
+# Removes the prefix afterwards. Then tests/install/cmake.sh does the same
+# through the CMake package.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -84,6 +85,9 @@ if command -v "${CXX:-c++}" >/dev/null; then
   "$tmp/app-cpp"
   echo "C++ header ok"
 fi
+
+step "CMake package: tests/install/cmake.sh"
+ES_NO_BUILD=1 tests/install/cmake.sh
 
 echo
 echo "tests/install: all green"
