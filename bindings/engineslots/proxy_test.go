@@ -1,3 +1,5 @@
+//go:build cgo
+
 package engineslots
 
 import (
@@ -129,7 +131,7 @@ func TestProxyScenario(t *testing.T) {
 		s := newEngineServer(hold)
 		defer s.Close()
 		servers[s.URL] = s
-		infos = append(infos, EngineInfo{Key: s.URL, Healthy: true})
+		infos = append(infos, EngineInfo{Key: s.URL})
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * perEngine}}
 	defer client.CloseIdleConnections()

@@ -1,12 +1,12 @@
 package engineslots
 
 import (
-	"errors"
 	"runtime"
 	"sync/atomic"
 )
 
-// Ticket is one stream's claim on one engine, from Reserve or ReserveOn.
+// Ticket is one stream's claim on one engine, from Reserve, ReserveOn or
+// ReserveKey.
 //
 // Finish it exactly once: Commit when the stream started and Release when
 // it ended, or Cancel if it never started. Finish does whichever applies,
@@ -18,14 +18,16 @@ type Ticket struct {
 	t      *Table
 	id     uint64
 	engine Engine
-	key    string
-	shard  uint32        // gate shard of the Reserve call, reused by this ticket
-	state  atomic.Uint32 // what this ticket's own calls did: ticketPending...
+	rec    *engineRec // the engine's record; nil if it was already gone
+	value  any        // the engine's value when reserved
+	shard  uint32     // gate shard of the Reserve call, reused by this ticket
+	state  atomic.Uint32
+	gen    atomic.Uint64 // generation its commit counts in (recent.go); 0: none
 }
 
 // Local knowledge of a ticket's state, from its own successful calls. The
-// C table stays the authority (a lease may expire, another goroutine may
-// race); this only lets Finish pick the right call first.
+// table stays the authority (a lease may expire, another goroutine may
+// race); this only lets Finish answer nil after this Ticket's own ending.
 const (
 	ticketPending uint32 = iota
 	ticketActive
@@ -39,35 +41,41 @@ const (
 // Errors: ErrNoCapacity (no engine has room: an answer, not a fault),
 // ErrTableFull (every ticket slot is in use), ErrClosed.
 func (t *Table) Reserve() (*Ticket, error) {
-	s, ok := t.gate.enter(pick())
-	if !ok {
-		return nil, ErrClosed
-	}
-	st, id, e := esReserve(t.ptr)
-	if st != statusOK {
-		t.gate.exit(s)
-		return nil, statusErr(st)
-	}
-	k := &Ticket{t: t, id: id, engine: e, key: t.keyOf(e), shard: s}
-	t.gate.exit(s)
-	runtime.KeepAlive(t)
-	return k, nil
+	return t.reserve(func() (int32, uint64, Engine) { return t.b.reserve() })
 }
 
 // ReserveOn is Reserve on engine e only.
 // Errors: ErrNoCapacity (e is full or draining), ErrStale (e is not a
 // live engine), ErrTableFull, ErrClosed.
 func (t *Table) ReserveOn(e Engine) (*Ticket, error) {
+	return t.reserve(func() (int32, uint64, Engine) {
+		st, id := t.b.reserveOn(e)
+		return st, id, e
+	})
+}
+
+// ReserveKey is ReserveOn the engine registered under key, in one call.
+// Errors: ErrNotFound (no engine has that key), ErrInvalid (key length),
+// ErrNoCapacity, ErrTableFull, ErrClosed.
+func (t *Table) ReserveKey(key string) (*Ticket, error) {
+	return t.reserve(func() (int32, uint64, Engine) { return t.b.reserveOnKey(key) })
+}
+
+// reserve runs one reserving call inside the gate and wraps its ticket.
+func (t *Table) reserve(f func() (int32, uint64, Engine)) (*Ticket, error) {
 	s, ok := t.gate.enter(pick())
 	if !ok {
 		return nil, ErrClosed
 	}
-	st, id := esReserveOn(t.ptr, e)
+	st, id, e := f()
 	if st != statusOK {
 		t.gate.exit(s)
 		return nil, statusErr(st)
 	}
-	k := &Ticket{t: t, id: id, engine: e, key: t.keyOf(e), shard: s}
+	k := &Ticket{t: t, id: id, engine: e, shard: s}
+	if k.rec = t.recOf(e); k.rec != nil {
+		k.value = k.rec.loadValue()
+	}
 	t.gate.exit(s)
 	runtime.KeepAlive(t)
 	return k, nil
@@ -81,13 +89,26 @@ func (k *Ticket) Engine() Engine {
 	return k.engine
 }
 
-// Key is the key of the ticket's engine, captured when it was reserved
-// (so it stays valid even if the engine is removed later). No C call.
+// Key is the key of the ticket's engine (so it stays valid even if the
+// engine is removed later). No C call.
 func (k *Ticket) Key() string {
-	if k == nil {
+	if k == nil || k.rec == nil {
 		return ""
 	}
-	return k.key
+	return k.rec.key
+}
+
+// Value is the value of the ticket's engine (AddEngineWith, AddOrFind,
+// Sync's EngineInfo.Value, SetValue) when the ticket was reserved; nil if
+// it had none. No C call.
+//
+// Values live in this Table, not in the C table: an engine another process
+// added to a shared table has no value here until SetValue gives it one.
+func (k *Ticket) Value() any {
+	if k == nil {
+		return nil
+	}
+	return k.value
 }
 
 // Commit records that the stream started: the pending ticket becomes
@@ -96,45 +117,39 @@ func (k *Ticket) Key() string {
 // pending lease ran out, or its engine was removed, which also finishes
 // it), ErrClosed.
 func (k *Ticket) Commit() error {
-	err := k.call(esCommit)
-	if err == nil {
-		k.state.CompareAndSwap(ticketPending, ticketActive)
+	if k == nil || k.t == nil {
+		return ErrStale
 	}
-	return err
+	g := k.countCommit()
+	err := k.call(backend.commit)
+	if err != nil {
+		k.uncommit(g)
+		return err
+	}
+	k.state.CompareAndSwap(ticketPending, ticketActive)
+	k.committed(g)
+	return nil
 }
 
 // Cancel gives back a pending ticket: the stream did not start. nil also
 // when its engine was removed meanwhile.
 // Errors: ErrStale (not pending), ErrClosed.
-func (k *Ticket) Cancel() error {
-	err := k.call(esCancel)
-	if err == nil {
-		k.state.Store(ticketDone)
-	}
-	return err
-}
+func (k *Ticket) Cancel() error { return k.end(backend.cancel) }
 
 // Release gives back an active ticket: the stream ended. nil also when its
 // engine was removed meanwhile.
 // Errors: ErrStale (not active: pending, already finished, or its active
 // lease ran out), ErrClosed.
-func (k *Ticket) Release() error {
-	err := k.call(esRelease)
-	if err == nil {
-		k.state.Store(ticketDone)
-	}
-	return err
-}
+func (k *Ticket) Release() error { return k.end(backend.release) }
 
 // Touch restarts an active ticket's lease: the stream is still alive.
 // Errors: ErrStale (not active, or its lease already ran out: it is then
 // reclaimed), ErrClosed.
-func (k *Ticket) Touch() error {
-	return k.call(esTouch)
-}
+func (k *Ticket) Touch() error { return k.call(backend.touch) }
 
-// Finish ends the ticket whatever its state: it cancels a pending ticket
-// and releases an active one. It is meant for a defer right after Reserve:
+// Finish ends the ticket whatever its state, in one call to the C
+// library's es_finish: it cancels a pending ticket and releases an active
+// one. It is meant for a defer right after Reserve:
 //
 //	tk, err := table.Reserve()
 //	if err != nil { return err }
@@ -149,32 +164,28 @@ func (k *Ticket) Touch() error {
 // table had already taken the ticket back (its lease ran out, or Commit
 // found its engine removed): nothing was left to do. ErrClosed after Close.
 func (k *Ticket) Finish() error {
-	if k == nil || k.t == nil {
-		return ErrStale
-	}
-	var err error
-	switch k.state.Load() {
-	case ticketDone:
+	if k != nil && k.t != nil && k.state.Load() == ticketDone {
 		if k.t.gate.isClosed() {
 			return ErrClosed
 		}
 		return nil
-	case ticketActive:
-		err = k.Release()
-	default:
-		err = k.Cancel()
-		if errors.Is(err, ErrStale) {
-			// Committed by another goroutine, or committed with a result
-			// this ticket did not record: try the active ending.
-			err = k.Release()
-		}
+	}
+	return k.end(backend.finish)
+}
+
+// end runs a finishing call and, if it worked, records that k is done.
+func (k *Ticket) end(f func(backend, uint64) int32) error {
+	err := k.call(f)
+	if err == nil {
+		k.state.Store(ticketDone)
+		k.uncount()
 	}
 	return err
 }
 
 // call runs one C call on the ticket's table inside the gate, on the
 // ticket's own shard.
-func (k *Ticket) call(f func(*cTable, uint64) int32) error {
+func (k *Ticket) call(f func(backend, uint64) int32) error {
 	if k == nil || k.t == nil { // not from Reserve: no live handle
 		return ErrStale
 	}
@@ -183,7 +194,7 @@ func (k *Ticket) call(f func(*cTable, uint64) int32) error {
 	if !ok {
 		return ErrClosed
 	}
-	st := f(t.ptr, k.id)
+	st := f(t.b, k.id)
 	t.gate.exit(s)
 	runtime.KeepAlive(t)
 	return statusErr(st)

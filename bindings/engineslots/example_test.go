@@ -1,3 +1,5 @@
+//go:build cgo
+
 package engineslots_test
 
 import (
@@ -8,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	engineslots "github.com/engine-slots/engine-slots/bindings/go"
+	"github.com/engine-slots/engine-slots/bindings/engineslots"
 )
 
 // handle is one client request in a proxy: reserve a slot, start the
@@ -58,8 +60,8 @@ func Example() {
 
 	// Every refresh hands the orchestrator's full list to Sync.
 	if err := tb.Sync([]engineslots.EngineInfo{
-		{Key: "engine-a", Healthy: true},
-		{Key: "engine-b", Healthy: true},
+		{Key: "engine-a"},
+		{Key: "engine-b"},
 	}); err != nil {
 		fmt.Println("sync:", err)
 	}
@@ -111,9 +113,10 @@ func ExampleTicket_Finish() {
 	}
 	serve(false)
 	serve(true)
-	fmt.Println(tb.TicketCounts())
+	c := tb.TicketCounts()
+	fmt.Println("pending", c.Pending, "active", c.Active, "all free:", c.Free == tb.Config().MaxTickets)
 	// Output:
-	// {4096 0 0}
+	// pending 0 active 0 all free: true
 }
 
 // Sync drains an engine the orchestrator stopped listing, undrains it when
@@ -129,14 +132,14 @@ func ExampleTable_Sync() {
 		}
 		fmt.Println(strings.Join(line, " | "))
 	}
-	a := engineslots.EngineInfo{Key: "a", Capacity: 2, Healthy: true}
-	b := engineslots.EngineInfo{Key: "b", Capacity: 4, Healthy: false}
+	a := engineslots.EngineInfo{Key: "a", Capacity: 2}
+	b := engineslots.EngineInfo{Key: "b", Capacity: 4, Unhealthy: true}
 
 	tb.Sync([]engineslots.EngineInfo{a, b})
 	show()
 	tb.Sync([]engineslots.EngineInfo{a}) // b went away: drained
 	show()
-	b.Healthy = true
+	b.Unhealthy = false
 	tb.Sync([]engineslots.EngineInfo{a, b}) // b is back: undrained, updated
 	show()
 	tb.Sync([]engineslots.EngineInfo{b}) // a went away: drained...

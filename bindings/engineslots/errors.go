@@ -31,6 +31,29 @@ var (
 	// ErrInternal: a bug, in the C library (ES_ERR_INTERNAL: a panic caught
 	// at its boundary) or in this binding (a status it never expects).
 	ErrInternal = errors.New("engineslots: internal error")
+	// ErrNoCgo: New and OpenShared in a program built without cgo
+	// (CGO_ENABLED=0). In-process and shared tables live in the C library.
+	ErrNoCgo = errors.New("engineslots: in-process and shared tables need cgo and the " +
+		"engine_slots C library, but this program was built with CGO_ENABLED=0; " +
+		"install the library and build with CGO_ENABLED=1: see \"Use from Go\" in " +
+		"https://github.com/engine-slots/engine-slots#use-from-go")
+)
+
+// The es_status values of the C ABI (include/engine_slots.h). They are
+// written here so that the package builds without cgo; ffi.go checks at
+// compile time that each equals the header's.
+const (
+	statusOK         int32 = 0
+	statusNoCapacity int32 = 1
+	statusNull       int32 = -1
+	statusInvalid    int32 = -2
+	statusTableFull  int32 = -3
+	statusExists     int32 = -4
+	statusNotFound   int32 = -5
+	statusStale      int32 = -6
+	statusIO         int32 = -7
+	statusCorrupt    int32 = -8
+	statusInternal   int32 = -100
 )
 
 // errNull is ES_ERR_NULL: this binding never passes NULL, so it is a bug.

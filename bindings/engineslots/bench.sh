@@ -14,16 +14,12 @@ COUNT=${COUNT:-1}
 CPUS=${CPUS:-1,2}
 
 if [ -z "${SKIP_CARGO:-}" ]; then
-  (cd ../.. && cargo build --release --quiet)
+  (cd ../.. && nice cargo build --release --quiet)
 fi
 
-# Go's build cache does not notice a changed static library (golang/go#24355),
-# so a stale test binary could run the old Rust code. Stamping the link with
-# the library's hash makes every library change relink.
-stamp=$(sha256sum ../../target/release/libengine_slots.a | cut -c1-16)
-ldflags="-X github.com/engine-slots/engine-slots/bindings/go.libStamp=$stamp"
+. ./buildtree-env.sh
 
-out=$(go test -ldflags="$ldflags" -run '^$' -bench 'Cycle' -benchmem -cpu "$CPUS" -benchtime "$BENCHTIME" -count "$COUNT" .)
+out=$(go test -run '^$' -bench 'Cycle' -benchmem -cpu "$CPUS" -benchtime "$BENCHTIME" -count "$COUNT" .)
 echo "$out"
 echo
 echo "$out" | awk '

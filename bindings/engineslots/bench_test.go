@@ -1,3 +1,5 @@
+//go:build cgo
+
 package engineslots
 
 import (
@@ -53,8 +55,9 @@ func cycleBinding(b *testing.B, tb *Table) {
 }
 
 func cycleCABI(b *testing.B, tb *Table) {
-	st, id, _ := esReserve(tb.ptr)
-	if st != statusOK || esCommit(tb.ptr, id) != statusOK || esRelease(tb.ptr, id) != statusOK {
+	c := tb.b.(*cBackend)
+	st, id, _ := c.reserve()
+	if st != statusOK || c.commit(id) != statusOK || c.release(id) != statusOK {
 		b.Fatal("C cycle failed")
 	}
 }
@@ -191,7 +194,7 @@ func BenchmarkKeyLookup(b *testing.B) {
 	e, _ := tb.FindEngine(benchKeys(8)[7])
 	b.Run("cache", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if tb.keyOf(e) == "" {
+			if r := tb.recOf(e); r == nil || r.key == "" {
 				b.Fatal("no key")
 			}
 		}
@@ -199,8 +202,8 @@ func BenchmarkKeyLookup(b *testing.B) {
 	b.Run("cgo", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			st, err := esEngineStats(tb.ptr, e)
-			if err != nil || goStats(&st, "").Key == "" {
+			st, err := tb.b.engineStats(e)
+			if err != nil || st.Key == "" {
 				b.Fatal("no key")
 			}
 		}

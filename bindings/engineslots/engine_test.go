@@ -1,3 +1,5 @@
+//go:build cgo
+
 package engineslots
 
 import (
@@ -22,12 +24,12 @@ func TestAddEngine(t *testing.T) {
 		_, err = tb.AddEngine("b", c)
 		wantErr(t, "capacity", err, ErrInvalid)
 	}
-	for _, k := range []string{"", strings.Repeat("k", 65)} {
+	for _, k := range []string{"", strings.Repeat("k", keyMax+1)} {
 		_, err = tb.AddEngine(k, 1)
 		wantErr(t, "key length", err, ErrInvalid)
 	}
-	e64 := mustAdd(t, tb, strings.Repeat("k", 64), 2047)
-	if s := statsOf(t, tb, e64); s.Capacity != 2047 || s.Key != strings.Repeat("k", 64) {
+	eMax := mustAdd(t, tb, strings.Repeat("k", keyMax), 2047)
+	if s := statsOf(t, tb, eMax); s.Capacity != 2047 || s.Key != strings.Repeat("k", keyMax) {
 		t.Fatalf("stats %+v", s)
 	}
 	// Keys are bytes, not C strings: NUL bytes are part of them.
@@ -62,7 +64,7 @@ func TestFindEngine(t *testing.T) {
 	wantErr(t, "missing", err, ErrNotFound)
 	_, err = tb.FindEngine("")
 	wantErr(t, "empty key", err, ErrInvalid)
-	_, err = tb.FindEngine(strings.Repeat("z", 65))
+	_, err = tb.FindEngine(strings.Repeat("z", keyMax+1))
 	wantErr(t, "long key", err, ErrInvalid)
 	wantErr(t, "Remove", tb.Remove(e), nil)
 	_, err = tb.FindEngine("a")

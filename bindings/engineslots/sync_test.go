@@ -1,3 +1,5 @@
+//go:build cgo
+
 package engineslots
 
 import (
@@ -18,8 +20,8 @@ func byKey(tb *Table) map[string]EngineStats {
 func TestSync(t *testing.T) {
 	tb := newTable(t, func(c *Config) { c.DefaultCapacity = 3 })
 	err := tb.Sync([]EngineInfo{
-		{Key: "a", Capacity: 2, Healthy: true},
-		{Key: "b", Healthy: false, Priority: 4, External: 1},
+		{Key: "a", Capacity: 2},
+		{Key: "b", Unhealthy: true, Priority: 4, External: 1},
 	})
 	wantErr(t, "first Sync", err, nil)
 	m := byKey(tb)
@@ -39,7 +41,7 @@ func TestSync(t *testing.T) {
 	}
 
 	// b disappears: drained, not removed, while a is updated.
-	err = tb.Sync([]EngineInfo{{Key: "a", Capacity: 4, Healthy: false, Priority: -1, External: 2}})
+	err = tb.Sync([]EngineInfo{{Key: "a", Capacity: 4, Unhealthy: true, Priority: -1, External: 2}})
 	wantErr(t, "second Sync", err, nil)
 	m = byKey(tb)
 	if a := m["a"]; a.Capacity != 4 || a.Healthy || a.Priority != -1 || a.External != 2 || a.Pending != 1 {
@@ -51,7 +53,7 @@ func TestSync(t *testing.T) {
 	bEngine := m["b"].Engine
 
 	// b reappears: undrained, same engine.
-	err = tb.Sync([]EngineInfo{{Key: "a", Capacity: 4, External: 2}, {Key: "b", Capacity: 3, Healthy: true}})
+	err = tb.Sync([]EngineInfo{{Key: "a", Capacity: 4, Unhealthy: true, External: 2}, {Key: "b", Capacity: 3}})
 	wantErr(t, "third Sync", err, nil)
 	m = byKey(tb)
 	if b := m["b"]; b.Draining || b.Engine != bEngine || !b.Healthy || b.Priority != 0 || b.External != 0 {
@@ -60,8 +62,8 @@ func TestSync(t *testing.T) {
 
 	// Unchanged list: nothing changes.
 	before := byKey(tb)
-	wantErr(t, "idempotent Sync", tb.Sync([]EngineInfo{{Key: "a", Capacity: 4, External: 2},
-		{Key: "b", Capacity: 3, Healthy: true}}), nil)
+	wantErr(t, "idempotent Sync", tb.Sync([]EngineInfo{{Key: "a", Capacity: 4, Unhealthy: true, External: 2},
+		{Key: "b", Capacity: 3}}), nil)
 	after := byKey(tb)
 	for key, s := range before {
 		if after[key] != s {
@@ -71,13 +73,13 @@ func TestSync(t *testing.T) {
 
 	// a leaves while it has a ticket: drained, and kept by later Syncs
 	// until the ticket finishes; then removed.
-	wantErr(t, "Sync without a", tb.Sync([]EngineInfo{{Key: "b", Capacity: 3, Healthy: true}}), nil)
-	wantErr(t, "Sync without a again", tb.Sync([]EngineInfo{{Key: "b", Capacity: 3, Healthy: true}}), nil)
+	wantErr(t, "Sync without a", tb.Sync([]EngineInfo{{Key: "b", Capacity: 3}}), nil)
+	wantErr(t, "Sync without a again", tb.Sync([]EngineInfo{{Key: "b", Capacity: 3}}), nil)
 	if a, ok := byKey(tb)["a"]; !ok || !a.Draining {
 		t.Fatalf("a with a ticket: %+v %v", a, ok)
 	}
 	wantErr(t, "Cancel", k.Cancel(), nil)
-	wantErr(t, "Sync after a is idle", tb.Sync([]EngineInfo{{Key: "b", Capacity: 3, Healthy: true}}), nil)
+	wantErr(t, "Sync after a is idle", tb.Sync([]EngineInfo{{Key: "b", Capacity: 3}}), nil)
 	if _, ok := byKey(tb)["a"]; ok {
 		t.Fatal("idle drained a not removed")
 	}
@@ -85,7 +87,7 @@ func TestSync(t *testing.T) {
 	wantErr(t, "FindEngine a", err, ErrNotFound)
 
 	// a comes back: added anew.
-	wantErr(t, "Sync with a back", tb.Sync([]EngineInfo{{Key: "a", Capacity: 1}, {Key: "b", Capacity: 3}}), nil)
+	wantErr(t, "Sync with a back", tb.Sync([]EngineInfo{{Key: "a", Capacity: 1, Unhealthy: true}, {Key: "b", Capacity: 3}}), nil)
 	if a, ok := byKey(tb)["a"]; !ok || a.Draining || a.Capacity != 1 || a.Healthy {
 		t.Fatalf("a back: %+v %v", a, ok)
 	}
@@ -112,16 +114,16 @@ func TestSyncErrors(t *testing.T) {
 	tb := newTable(t, func(c *Config) { c.MaxEngines = 3 })
 	err := tb.Sync([]EngineInfo{
 		{Key: "ok1", Capacity: 1},
-		{Key: "", Capacity: 1},                    // bad key
-		{Key: strings.Repeat("x", 65)},            // bad key
-		{Key: "neg", Capacity: -1},                // bad capacity
-		{Key: "big", Capacity: 5000},              // rejected by C
-		{Key: "ext", External: -3},                // bad external
-		{Key: "prio", Priority: 1 << 40},          // outside int32
-		{Key: "ok1", Capacity: 2},                 // listed twice
-		{Key: "ok2", Capacity: 2, Healthy: true},  // fine
-		{Key: "ok3", Capacity: 2, Healthy: true},  // fine
-		{Key: "full", Capacity: 2, Healthy: true}, // no slot left
+		{Key: "", Capacity: 1},               // bad key
+		{Key: strings.Repeat("x", keyMax+1)}, // bad key
+		{Key: "neg", Capacity: -1},           // bad capacity
+		{Key: "big", Capacity: 5000},         // rejected by C
+		{Key: "ext", External: -3},           // bad external
+		{Key: "prio", Priority: 1 << 40},     // outside int32
+		{Key: "ok1", Capacity: 2},            // listed twice
+		{Key: "ok2", Capacity: 2},            // fine
+		{Key: "ok3", Capacity: 2},            // fine
+		{Key: "full", Capacity: 2},           // no slot left
 	})
 	if err == nil {
 		t.Fatal("no error")
