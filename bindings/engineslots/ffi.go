@@ -364,6 +364,12 @@ func (b *cBackend) setExternal(e Engine, n uint32) error {
 	return errOf(C.es_engine_set_external(b.p, C.es_engine(e), C.uint32_t(n)))
 }
 
+// setUser sets e's user word (for tests: the Go API keeps values in Go and
+// leaves the word to C programs sharing the table).
+func (b *cBackend) setUser(e Engine, user uint64) error {
+	return errOf(C.es_engine_set_user(b.p, C.es_engine(e), C.uint64_t(user)))
+}
+
 func (b *cBackend) drain(e Engine) error   { return errOf(C.es_engine_drain(b.p, C.es_engine(e))) }
 func (b *cBackend) undrain(e Engine) error { return errOf(C.es_engine_undrain(b.p, C.es_engine(e))) }
 func (b *cBackend) remove(e Engine) error  { return errOf(C.es_engine_remove(b.p, C.es_engine(e))) }

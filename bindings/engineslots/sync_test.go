@@ -143,3 +143,91 @@ func TestSyncErrors(t *testing.T) {
 		t.Fatalf("valid entries not applied: %v", m)
 	}
 }
+
+// The zero value of EngineInfo is a healthy engine, whether Sync or
+// AddEngineWith adds it, as with AddEngine.
+func TestEngineInfoZeroValueIsHealthy(t *testing.T) {
+	tb := newTable(t)
+	wantErr(t, "Sync", tb.Sync([]EngineInfo{{Key: "synced"}}), nil)
+	with, err := tb.AddEngineWith(EngineInfo{Key: "with"})
+	wantErr(t, "AddEngineWith", err, nil)
+	found, _, err := tb.AddOrFind(EngineInfo{Key: "found"})
+	wantErr(t, "AddOrFind", err, nil)
+	plain := mustAdd(t, tb, "plain", 0)
+	m := byKey(tb)
+	for _, key := range []string{"synced", "with", "found", "plain"} {
+		s := m[key]
+		if !s.Healthy || s.Draining || s.Priority != 0 || s.External != 0 || s.Capacity != tb.Config().DefaultCapacity {
+			t.Errorf("%s: %+v", key, s)
+		}
+	}
+	_ = with
+	_ = found
+	_ = plain
+	wantErr(t, "Sync unhealthy", tb.Sync([]EngineInfo{{Key: "synced", Unhealthy: true}}), nil)
+	if byKey(tb)["synced"].Healthy {
+		t.Fatal("Unhealthy not applied")
+	}
+}
+
+// Engines added by hand are pinned: Sync updates them when it lists them
+// but never drains or removes them, unless IncludePinned.
+func TestSyncPinned(t *testing.T) {
+	tb := newTable(t)
+	hand := mustAdd(t, tb, "hand", 1)
+	with, err := tb.AddEngineWith(EngineInfo{Key: "with", Capacity: 1})
+	wantErr(t, "AddEngineWith", err, nil)
+	aof, _, err := tb.AddOrFind(EngineInfo{Key: "aof", Capacity: 1})
+	wantErr(t, "AddOrFind", err, nil)
+	wantErr(t, "Sync", tb.Sync([]EngineInfo{{Key: "synced"}}), nil)
+	// AddOrFind that finds a Sync-managed engine does not pin it.
+	if _, created, _ := tb.AddOrFind(EngineInfo{Key: "synced"}); created {
+		t.Fatal("created twice")
+	}
+
+	for i := 0; i < 3; i++ { // drain, then remove, then nothing left to do
+		wantErr(t, "Sync without them", tb.Sync(nil), nil)
+	}
+	m := byKey(tb)
+	for _, e := range []Engine{hand, with, aof} {
+		s := statsOf(t, tb, e)
+		if s.Draining {
+			t.Fatalf("pinned %s drained", s.Key)
+		}
+	}
+	if _, ok := m["synced"]; ok {
+		t.Fatal("synced engine not removed")
+	}
+
+	// Listed, a pinned engine is updated like any other, and stays pinned.
+	wantErr(t, "Sync listing hand", tb.Sync([]EngineInfo{{Key: "hand", Capacity: 5, Priority: 3}}), nil)
+	if s := statsOf(t, tb, hand); s.Capacity != 5 || s.Priority != 3 {
+		t.Fatalf("hand not updated: %+v", s)
+	}
+	wantErr(t, "Sync without hand", tb.Sync(nil), nil)
+	if statsOf(t, tb, hand).Draining {
+		t.Fatal("pinned engine drained after being listed")
+	}
+
+	// IncludePinned: missing pinned engines are drained, then removed
+	// once idle (or at once with RemoveMissing).
+	k, err := tb.ReserveOn(hand)
+	wantErr(t, "ReserveOn", err, nil)
+	wantErr(t, "Sync IncludePinned", tb.Sync([]EngineInfo{{Key: "aof", Capacity: 1}}, IncludePinned()), nil)
+	if !statsOf(t, tb, hand).Draining || !statsOf(t, tb, with).Draining || statsOf(t, tb, aof).Draining {
+		t.Fatalf("IncludePinned: %v", tb.Stats())
+	}
+	wantErr(t, "Sync IncludePinned again", tb.Sync([]EngineInfo{{Key: "aof", Capacity: 1}}, IncludePinned()), nil)
+	if m := byKey(tb); len(m) != 2 || !m["hand"].Draining {
+		t.Fatalf("after second IncludePinned Sync: %v", m)
+	}
+	wantErr(t, "Cancel", k.Cancel(), nil)
+	wantErr(t, "Sync IncludePinned idle", tb.Sync([]EngineInfo{{Key: "aof", Capacity: 1}}, IncludePinned()), nil)
+	if m := byKey(tb); len(m) != 1 {
+		t.Fatalf("idle pinned engine not removed: %v", m)
+	}
+	wantErr(t, "Sync IncludePinned RemoveMissing", tb.Sync(nil, IncludePinned(), RemoveMissing()), nil)
+	if m := byKey(tb); len(m) != 0 {
+		t.Fatalf("RemoveMissing with IncludePinned: %v", m)
+	}
+}
