@@ -32,13 +32,14 @@ const (
 // TestEndToEnd runs 300 concurrent clients through the proxy while engines
 // come and go and the orchestrator reports counts late:
 //
-//   - e0..e3 stream 10 chunks 5 ms apart; e2 also runs 1 stream of another
+//   - e0..e3 stream 10 chunks 10 ms apart; e2 also runs 1 stream of another
 //     proxy the whole time (the orchestrator counts it; the table must
 //     leave room for it);
 //   - "dead" is listed (unhealthy) at an address that refuses connections;
 //   - 1 client in 10 asks for a stream its engine fails to start (500),
 //     1 in 5 disconnects after the first chunk;
-//   - the orchestrator reports each engine's count as it was 20 ms earlier;
+//   - the orchestrator reports each engine's count as it was 15 ms earlier
+//     (the proxy's observed lag is 60 ms);
 //   - after 100 clients are done e1 is no longer listed (drained, then
 //     removed), after 150 e4 is added.
 //
@@ -49,7 +50,9 @@ func TestEndToEnd(t *testing.T) {
 	const (
 		clients = 300
 		chunks  = 10
-		every   = 5 * time.Millisecond
+		every   = 10 * time.Millisecond // 100 ms streams
+		delay   = 15 * time.Millisecond // how late the orchestrator reports
+		lag     = 60 * time.Millisecond // the proxy's -observed-lag: the delay plus slack for a slow refresh
 	)
 	engines := []*testEngine{
 		newTestEngine(t, "e0", 2, 0, chunks, every),
@@ -61,12 +64,14 @@ func TestEndToEnd(t *testing.T) {
 	e4 := newTestEngine(t, "e4", 4, 0, chunks, every)
 	all := append(append([]*testEngine(nil), engines...), e4)
 
-	orch := newFakeOrchestrator(t, 20*time.Millisecond, engines...)
+	orch := newFakeOrchestrator(t, delay, engines...)
 	unhealthy := false
 	dead := EngineReport{Key: "dead", Address: deadAddress(t), Capacity: 2, Healthy: &unhealthy}
 	orch.extra = []EngineReport{dead}
 
-	tp := startProxy(t, testOptions(orch.srv.URL), nil)
+	opts := testOptions(orch.srv.URL)
+	opts.ObservedLag = lag
+	tp := startProxy(t, opts, nil)
 	tp.waitEngines(t, 5)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -160,6 +165,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	time.Sleep(delay) // the reports catch up
 	orch.waitFetches(t, 3)
 	m := scrape(t, tp.front.URL)
 
@@ -262,6 +268,9 @@ func TestEndToEnd(t *testing.T) {
 	if ok := out(outcomeOK); ok < float64(tally.completed.Load()) || ok > float64(completed) {
 		t.Errorf("ok = %v, want between %d (clients that read it all) and %d (streams engines completed)", ok, tally.completed.Load(), completed)
 	}
+	if out(outcomeClientGone) == 0 {
+		t.Errorf("no stream ended with its client gone")
+	}
 	var total float64
 	for k, v := range m {
 		if strings.HasPrefix(k, "esproxy_requests_total{") {
@@ -285,8 +294,9 @@ func TestEndToEnd(t *testing.T) {
 // the dead engine (502) until its stream ran.
 func runClient(ctx context.Context, t *testing.T, client *http.Client, url string, id int, kind clientKind, chunks int, tally *clientTally) {
 	r := rand.New(rand.NewSource(int64(id)))
-	backoff := func(attempt int) {
-		d := time.Duration(2+r.Intn(4*min(attempt, 5)+1)) * time.Millisecond
+	backoff := func(attempt int) { // 5-15 ms, doubling up to 40-120 ms
+		base := 10 * time.Millisecond << min(attempt-1, 3)
+		d := base/2 + time.Duration(r.Int63n(int64(base)))
 		select {
 		case <-ctx.Done():
 		case <-time.After(d):

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -28,8 +29,10 @@ func get(t *testing.T, url string, headers ...string) (status int, body string, 
 	return res.StatusCode, string(b), err
 }
 
-// quiet waits until the engine runs nothing and the table counts nothing.
-func quiet(t *testing.T, tp *testProxy, engines ...*testEngine) {
+// quiet waits until the engines run nothing and the table counts nothing,
+// then until the orchestrator was read again since (so no engine counts a
+// finished stream as external any more).
+func quiet(t *testing.T, tp *testProxy, orch *fakeOrchestrator, engines ...*testEngine) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -41,6 +44,7 @@ func quiet(t *testing.T, tp *testProxy, engines ...*testEngine) {
 			busy += s.Active + s.Pending
 		}
 		if busy == 0 {
+			orch.waitFetches(t, 2)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -67,19 +71,21 @@ func TestPanicFinishesTicket(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	}
-	tp := startProxy(t, testOptions(orch.srv.URL), wrap)
+	opts := testOptions(orch.srv.URL)
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) // the panics are expected
+	tp := startProxy(t, opts, wrap)
 	tp.waitEngines(t, 1)
 
 	status, _, err := get(t, tp.front.URL+"/s", "X-Test-Panic", "write")
 	if status != http.StatusOK || err == nil {
 		t.Errorf("panic mid-stream: status %d, read error %v; want 200 and a broken body", status, err)
 	}
-	quiet(t, tp, e)
+	quiet(t, tp, orch, e)
 	status, _, err = get(t, tp.front.URL+"/s", "X-Test-Panic", "header")
 	if status != http.StatusInternalServerError || err != nil {
 		t.Errorf("panic before the response: status %d, %v; want 500", status, err)
 	}
-	quiet(t, tp, e)
+	quiet(t, tp, orch, e)
 	// The engine's slot is free again: a normal stream goes through.
 	if status, body, err := get(t, tp.front.URL+"/s"); status != http.StatusOK || err != nil || strings.Count(body, "\n") != 5 {
 		t.Errorf("after the panics: status %d, %q, %v", status, body, err)
@@ -151,7 +157,7 @@ func TestTimeouts(t *testing.T) {
 			if d := time.Since(began); d > 2*time.Second {
 				t.Errorf("took %v", d)
 			}
-			quiet(t, tp, e)
+			quiet(t, tp, orch, e)
 			if e.cut.Load() != 1 {
 				t.Errorf("the engine saw %d cut streams, want 1", e.cut.Load())
 			}
@@ -177,7 +183,7 @@ func TestActiveLeaseTouch(t *testing.T) {
 	if status != http.StatusOK || err != nil || strings.Count(body, "\n") != 10 {
 		t.Fatalf("status %d, %d lines, %v", status, strings.Count(body, "\n"), err)
 	}
-	quiet(t, tp, e)
+	quiet(t, tp, orch, e)
 	m := scrape(t, tp.front.URL)
 	if got := metric(m, "engineslots_engine_expired_total", "engine=e"); got != 0 {
 		t.Errorf("%v tickets expired", got)
