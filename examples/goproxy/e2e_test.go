@@ -247,7 +247,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	deadKey := "engine=dead"
-	if got := metric(m, "esproxy_upstream_requests_total", deadKey, "result=failed_connect"); got != float64(tally.got502.Load()) {
+	if got := metric(m, "esproxy_upstream_requests_total", deadKey, "result=no_answer"); got != float64(tally.got502.Load()) {
 		t.Errorf("dead engine: %v failed connects in metrics, clients got %d 502s", got, tally.got502.Load())
 	}
 	if got := metric(m, "engineslots_engine_reserved_total", deadKey); got != float64(tally.got502.Load()) {
@@ -280,7 +280,7 @@ func TestEndToEnd(t *testing.T) {
 	if total != float64(tally.requests.Load()) {
 		t.Errorf("metrics count %v requests, clients made %d", total, tally.requests.Load())
 	}
-	for _, o := range []string{outcomePanic, outcomeTimeout, outcomeLeaseLost, outcomeError, outcomeUpstreamAborted, outcomeShutdown} {
+	for _, o := range []string{outcomePanic, outcomeTimeout, outcomeLeaseLost, outcomeLostSlot, outcomeError, outcomeUpstreamAborted, outcomeShutdown} {
 		if v := out(o); v != 0 {
 			t.Errorf("%v requests ended with %s", v, o)
 		}

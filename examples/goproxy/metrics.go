@@ -22,11 +22,11 @@ func newMetrics(p *Proxy) *metrics {
 	return &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esproxy_requests_total",
-			Help: "Client requests by outcome: ok, no_capacity, upstream_error, upstream_aborted, client_gone, timeout, lease_lost, shutdown, error, panic.",
+			Help: "Client requests by outcome: ok, no_capacity, upstream_error, upstream_aborted, client_gone, timeout, lease_lost, lost_slot, shutdown, error, panic.",
 		}, []string{"outcome"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esproxy_upstream_requests_total",
-			Help: "Requests sent to an engine, by result: started (answered, stream committed), failed_status (5xx), failed_connect (no answer), lost_slot, abandoned (client gone or timeout before the answer).",
+			Help: "Requests sent to an engine, by result: started (answered, stream committed), failed_status (5xx), no_answer (refused, reset), lost_slot, abandoned (client gone or timeout before the answer).",
 		}, []string{"engine", "result"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esproxy_orchestrator_refreshes_total",

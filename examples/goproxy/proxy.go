@@ -215,24 +215,28 @@ func (p *Proxy) Close(ctx context.Context) error {
 			p.stopRefresh()
 			<-p.refreshDone
 		}
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for p.inflight.Load() > 0 {
-			select {
-			case <-ctx.Done():
-				p.closeErr = fmt.Errorf("%d requests still running: %w", p.inflight.Load(), ctx.Err())
-				// Closing the table anyway is safe: their ticket calls
-				// return ErrClosed.
-			case <-t.C:
-				continue
-			}
-			break
-		}
+		// Closing the table under requests still running is safe too
+		// (their ticket calls return ErrClosed), so on ctx's end it goes on.
+		p.closeErr = p.waitIdle(ctx)
 		if err := p.table.Close(); err != nil && p.closeErr == nil {
 			p.closeErr = err
 		}
 	})
 	return p.closeErr
+}
+
+// waitIdle waits until no handler runs, or ctx is done.
+func (p *Proxy) waitIdle(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for p.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d requests still running: %w", p.inflight.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // Healthz answers 200 while the proxy has a recent engine list and is not
@@ -268,7 +272,8 @@ const (
 	outcomeTimeout         = "timeout"          // header, idle or duration limit
 	outcomeLeaseLost       = "lease_lost"       // the table took the slot back (a hang)
 	outcomeShutdown        = "shutdown"         // refused or cut while shutting down
-	outcomeError           = "error"            // the table refused (full, closed) or a stale commit
+	outcomeLostSlot        = "lost_slot"        // the upstream answered after the table took the slot back
+	outcomeError           = "error"            // the table refused (every ticket slot in use)
 	outcomePanic           = "panic"            // a bug, recovered
 )
 
@@ -389,7 +394,7 @@ func (p *Proxy) end(st *stream, rec any) string {
 			outcome = outcomeShutdown // cut at the shutdown deadline
 		}
 	case st.commitErr != nil:
-		outcome = outcomeError
+		outcome = outcomeLostSlot
 	case st.upstreamErr != nil, st.status >= 500:
 		outcome = outcomeUpstreamError
 	case st.bodyErr != nil, rec == http.ErrAbortHandler:
@@ -405,7 +410,7 @@ func (p *Proxy) end(st *stream, rec any) string {
 		case st.status >= 500:
 			result = "failed_status"
 		case st.upstreamErr != nil && st.client.Err() == nil && cause == nil:
-			result = "failed_connect"
+			result = "no_answer" // refused, reset, closed: the engine never answered
 		default:
 			result = "abandoned" // client gone or timed out before headers
 		}
@@ -456,16 +461,21 @@ func (p *Proxy) upstreamAnswered(res *http.Response) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	st.committed = true
+	// An upgraded connection (101, WebSocket...) is a stream too: it holds
+	// its slot until ReverseProxy is done with it. Its body must stay the
+	// transport's read-write one, so it gets no wrapper (no idle timer).
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		body := &upstreamBody{ReadCloser: res.Body, st: st}
+		if d := p.opts.IdleTimeout; d > 0 {
+			body.idle = d
+			st.idleTimer = time.AfterFunc(d, func() { st.cancel(errIdleTimeout) })
+		}
+		res.Body = body
+	}
 	if lease := p.opts.ActiveLease; lease > 0 {
 		st.touchStop, st.touchDone = make(chan struct{}), make(chan struct{})
 		go p.touch(st, lease/3)
 	}
-	body := &upstreamBody{ReadCloser: res.Body, st: st}
-	if d := p.opts.IdleTimeout; d > 0 {
-		body.idle = d
-		st.idleTimer = time.AfterFunc(d, func() { st.cancel(errIdleTimeout) })
-	}
-	res.Body = body
 	return nil
 }
 
