@@ -221,5 +221,6 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
+	log.Info("stopped")
 	return serveErr
 }
