@@ -235,3 +235,35 @@ func TestForeignHandles(t *testing.T) {
 	}
 	wantErr(t, "Cancel", k2.Cancel(), nil)
 }
+
+// Finish is one call to the C library's es_finish (the one definition of
+// "cancel if pending, release if active"), whatever the ticket's state.
+func TestFinishIsEsFinish(t *testing.T) {
+	tb := newTable(t)
+	mustAdd(t, tb, "a", 2)
+	c := countCalls(tb)
+	for _, commit := range []bool{false, true} {
+		k := mustReserve(t, tb)
+		if commit {
+			wantErr(t, "Commit", k.Commit(), nil)
+		}
+		c.take()
+		wantErr(t, "Finish", k.Finish(), nil)
+		if got := c.take(); len(got) != 1 || got["finish"] != 1 {
+			t.Fatalf("Finish (committed %v) made calls %v, want one es_finish", commit, got)
+		}
+		wantErr(t, "Finish again", k.Finish(), nil) // this Ticket finished it: nil, no call
+		if got := c.take(); len(got) != 0 {
+			t.Fatalf("second Finish made calls %v", got)
+		}
+	}
+	// A ticket the table took back: es_finish says stale.
+	k := mustReserve(t, tb)
+	e := k.Engine()
+	wantErr(t, "Remove", tb.Remove(e), nil)
+	wantErr(t, "Commit on removed engine", k.Commit(), ErrStale)
+	wantErr(t, "Finish after the table took it back", k.Finish(), ErrStale)
+	if s := tb.TicketCounts(); s.Pending != 0 || s.Active != 0 {
+		t.Fatalf("tickets left: %+v", s)
+	}
+}
