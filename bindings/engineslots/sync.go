@@ -43,8 +43,8 @@ func IncludePinned() SyncOption {
 //   - A stream we committed within lag may not be in the report yet, so
 //     Sync does not subtract it: the table counts it (it is active) and
 //     the report does not, which is exact. If the report already has it,
-//     it counts twice until lag has passed: the engine admits up to one
-//     stream less per such stream, for at most lag.
+//     it counts twice until it is lag old: the engine admits one stream
+//     less per such stream, for about lag.
 //   - A stream we finished within lag may still be in the report. It is
 //     no longer ours, so it counts as external until the report drops it:
 //     its slot comes back when the orchestrator stops reporting it (at the
@@ -52,7 +52,9 @@ func IncludePinned() SyncOption {
 //
 // Neither direction ever admits a stream the engine has no room for, as
 // long as lag is at least the orchestrator's real delay (a report older
-// than lag may subtract a stream it does not contain). The table starts
+// than lag may subtract a stream it does not contain). "lag old" is
+// measured in steps of lag/16, or of the time between Syncs if they are
+// further apart, rounding toward "recent". The table starts
 // keeping commit times at the first Sync with ObservedTotals; for the first
 // lag after it, Sync subtracts nothing. On a shared table only this
 // process's streams are subtracted: other processes' streams are counted
