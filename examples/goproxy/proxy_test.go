@@ -173,10 +173,10 @@ func TestTimeouts(t *testing.T) {
 // proxy's touches keep the stream's slot: it runs to its end and nothing
 // expires.
 func TestActiveLeaseTouch(t *testing.T) {
-	e := newTestEngine(t, "e", 1, 0, 10, 30*time.Millisecond) // 300 ms
+	e := newTestEngine(t, "e", 1, 0, 10, 100*time.Millisecond) // 1 s
 	orch := newFakeOrchestrator(t, 0, e)
 	opts := testOptions(orch.srv.URL)
-	opts.ActiveLease = 60 * time.Millisecond
+	opts.ActiveLease = 300 * time.Millisecond // touched every 100 ms
 	tp := startProxy(t, opts, nil)
 	tp.waitEngines(t, 1)
 	status, body, err := get(t, tp.front.URL+"/s")

@@ -20,12 +20,9 @@ if [ -n "$build" ]; then
   (cd ../.. && nice cargo build --release --quiet)
 fi
 
-# buildtree-env.sh is sourced from its own directory (it finds the build
-# tree relative to it); it exports PKG_CONFIG_PATH and a CGO_CFLAGS stamp
-# that makes Go relink when the library changes.
-pushd ../../bindings/engineslots >/dev/null
-. ./buildtree-env.sh
-popd >/dev/null
+# Exports PKG_CONFIG_PATH (the build tree's engine_slots.pc) and a
+# CGO_CFLAGS stamp that makes Go relink when the library changes.
+. ../../bindings/engineslots/buildtree-env.sh
 
 step "gofmt"
 unformatted=$(gofmt -l .)
