@@ -218,6 +218,9 @@ func (k *Ticket) uncommit(g uint64) {
 
 // uncount takes k out of the recent commits: it finished.
 func (k *Ticket) uncount() {
+	if k.gen.Load() == 0 {
+		return // the usual case: not counted (a plain load, no locked instruction)
+	}
 	if g := k.gen.Swap(0); g != 0 {
 		k.rec.recent.sub(g)
 		k.rec.active.Add(-1)
