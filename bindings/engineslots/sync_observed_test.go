@@ -122,11 +122,15 @@ func TestSyncObservedTotalsConcurrent(t *testing.T) {
 	const lag = 20 * time.Millisecond
 	const capacity = 4
 	tb := newTable(t, func(c *Config) { c.MaxTickets = 64 })
-	wantErr(t, "Sync", tb.Sync([]EngineInfo{{Key: "a", Capacity: capacity}}, ObservedTotals(lag)), nil)
+	// The other proxy's stream is there from the start.
+	wantErr(t, "Sync", tb.Sync([]EngineInfo{{Key: "a", Capacity: capacity, Streams: 1}}, ObservedTotals(lag)), nil)
 	e, _ := tb.FindEngine("a")
 
 	// The orchestrator: the true total (ours + 1 external stream) as it was
-	// half a lag ago.
+	// half a lag ago. A stream enters the history before its commit and
+	// leaves it before its finish, as on a real engine, so the report is
+	// never more than lag/2 behind a commit, however the goroutines are
+	// scheduled.
 	var mu sync.Mutex
 	type sample struct {
 		at    time.Time
@@ -172,11 +176,11 @@ func TestSyncObservedTotalsConcurrent(t *testing.T) {
 					time.Sleep(time.Millisecond)
 					continue
 				}
+				record(1) // the stream starts on the engine, then we commit
 				if k.Commit() == nil {
-					record(1)
 					time.Sleep(time.Duration(1+time.Now().UnixNano()%5) * time.Millisecond)
-					record(-1)
 				}
+				record(-1) // the stream ends, then we finish
 				_ = k.Finish()
 			}
 		}()
