@@ -37,8 +37,8 @@ func TestSyncObservedTotals(t *testing.T) {
 	// theirs); without the lag handling it would compute external 0 and
 	// admit a third stream.
 	k := mustReserve(t, tb)
+	committed := time.Now() // no later than the commit
 	wantErr(t, "Commit", k.Commit(), nil)
-	committed := time.Now()
 	if ext := observed(t, tb, 1, lag); ext != 1 {
 		t.Fatalf("report without our new stream: external %d, want 1", ext)
 	}
