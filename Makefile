@@ -58,7 +58,7 @@ install:
 
 # Go binding: vet, gofmt, tests with -race (and again with GOGC=1).
 test-go:
-	bindings/go/run-tests.sh
+	bindings/engineslots/run-tests.sh
 
 # Regenerate include/engine_slots.h (tests/header_fresh.rs fails when stale).
 header:
@@ -68,7 +68,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items --quiet
-	cd bindings/go && test -z "$$(gofmt -l .)" && go vet ./...
+	bindings/engineslots/run-tests.sh --lint
 
 # Rust benchmarks (criterion): ratio table, targets, CSV, docs/bench-cycle.png;
 # then the Go binding against a pure-Go port of the seed design.
@@ -77,7 +77,7 @@ bench:
 	$(MAKE) bench-go
 
 bench-go:
-	bindings/go/bench.sh
+	bindings/engineslots/bench.sh
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Adopting engine-slots from Go as a user outside this repository would, and
+# the container recipe of Dockerfile.example as plain commands (the same
+# steps; this runs where no container daemon is available):
+#
+#   lib   (Rust builder)  scripts/install.sh PREFIX   (= make install PREFIX=...)
+#   build (Go builder)    a module of its own that requires
+#                         github.com/engine-slots/engine-slots/bindings/engineslots
+#                         (a replace to a copy of this module made outside the
+#                         repository stands in for `go get`: nothing is
+#                         published from here), built with cgo and
+#                         PKG_CONFIG_PATH=PREFIX/lib/pkgconfig only
+#   run   (slim runtime)  the binary alone: the prefix is deleted first, there
+#                         is no LD_LIBRARY_PATH, no NEEDED libengine_slots.so
+#
+# and the same program built with CGO_ENABLED=0: it builds, and New says
+# that cgo and the library are needed. The prefix has a space in its path
+# and holds libengine_slots.so beside the .a, as `make install` leaves it.
+set -euo pipefail
+cd "$(dirname "$0")"
+repo=$(cd ../.. && pwd)
+module=github.com/engine-slots/engine-slots/bindings/engineslots
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/engineslots-adopt.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+prefix="$tmp/prefix with space"
+step() { printf '\n== adopt: %s\n' "$*"; }
+fail() { echo "adopt_test.sh: $*" >&2; exit 1; }
+
+# Nothing of this checkout's build environment may help the build below.
+unset PKG_CONFIG_PATH CGO_CFLAGS CGO_LDFLAGS LD_LIBRARY_PATH GOFLAGS
+export GOWORK=off GOPROXY=off GOFLAGS=-mod=mod
+
+step "lib: install into a prefix (scripts/install.sh, what make install runs)"
+ES_NO_BUILD=${ES_NO_BUILD:-} "$repo/scripts/install.sh" "$prefix"
+for f in lib/libengine_slots.a lib/libengine_slots.so lib/pkgconfig/engine_slots.pc include/engine_slots.h; do
+  [ -f "$prefix/$f" ] || fail "$f not installed"
+done
+
+step "build: a module outside the repository that requires $module"
+cp -R . "$tmp/engineslots"      # what `go get` would put in the module cache
+mkdir "$tmp/app"
+cat > "$tmp/app/main.go" <<'GO'
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/engine-slots/engine-slots/bindings/engineslots"
+)
+
+func main() {
+	t, err := engineslots.New(engineslots.DefaultConfig())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	defer t.Close()
+	err = t.Sync([]engineslots.EngineInfo{{Key: "engine-1", Capacity: 1, Value: "10.0.0.1:8080"}})
+	if err != nil {
+		panic(err)
+	}
+	k, err := t.Reserve()
+	if err != nil {
+		panic(err)
+	}
+	defer k.Finish()
+	if err := k.Commit(); err != nil {
+		panic(err)
+	}
+	if _, err := t.Reserve(); !errors.Is(err, engineslots.ErrNoCapacity) {
+		panic(fmt.Sprint("second reserve: ", err))
+	}
+	fmt.Printf("engine_slots %s: a stream on %s at %v\n", engineslots.Version(), k.Key(), k.Value())
+}
+GO
+(
+  cd "$tmp/app"
+  go mod init example.com/adopt >/dev/null 2>&1
+  go mod edit -require="$module@v0.0.0" -replace="$module=$tmp/engineslots"
+  export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+  echo "pkg-config --libs: $(pkg-config --libs engine_slots)"
+  CGO_ENABLED=1 go build -trimpath -o "$tmp/app/app" .
+  step "build: CGO_ENABLED=0 (what many Go Dockerfiles set)"
+  CGO_ENABLED=0 go build -o "$tmp/app/app-nocgo" .
+)
+
+step "the binary links the library statically"
+if readelf -d "$tmp/app/app" | grep NEEDED | grep -q engine_slots; then
+  readelf -d "$tmp/app/app" | grep NEEDED >&2
+  fail "the binary needs libengine_slots.so"
+fi
+readelf -d "$tmp/app/app" | grep NEEDED | sed 's/^ */  /'
+ldd "$tmp/app/app" | grep -q "$prefix" && fail "ldd finds the prefix: $(ldd "$tmp/app/app")"
+
+step "run: the binary alone, the prefix gone, no LD_LIBRARY_PATH"
+mkdir "$tmp/runtime"
+cp "$tmp/app/app" "$tmp/app/app-nocgo" "$tmp/runtime/"
+rm -rf "$prefix" "$tmp/engineslots"
+out=$(env -u LD_LIBRARY_PATH "$tmp/runtime/app") || fail "app failed: $out"
+echo "$out"
+case $out in *"a stream on engine-1 at 10.0.0.1:8080"*) ;; *) fail "unexpected output";; esac
+
+step "run: the CGO_ENABLED=0 binary says what it needs"
+set +e
+msg=$("$tmp/runtime/app-nocgo" 2>&1)
+rc=$?
+set -e
+echo "$msg"
+[ $rc -eq 3 ] || fail "CGO_ENABLED=0 binary exited $rc, want 3 (New's error)"
+case $msg in *cgo*CGO_ENABLED*"Use from Go"*) ;; *) fail "New's error does not explain cgo";; esac
+
+echo "adopt_test.sh: ok"

@@ -1,0 +1,80 @@
+//go:build cgo
+
+package engineslots
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// newTable is a table for one test, closed when the test ends.
+func newTable(t testing.TB, edit ...func(*Config)) *Table {
+	t.Helper()
+	cfg := Config{MaxEngines: 16, MaxTickets: 256, DefaultCapacity: 2, Policy: LeastLoaded}
+	for _, f := range edit {
+		f(&cfg)
+	}
+	tb, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New(%+v): %v", cfg, err)
+	}
+	t.Cleanup(func() { _ = tb.Close() })
+	return tb
+}
+
+func mustAdd(t testing.TB, tb *Table, key string, capacity int) Engine {
+	t.Helper()
+	e, err := tb.AddEngine(key, capacity)
+	if err != nil {
+		t.Fatalf("AddEngine(%q, %d): %v", key, capacity, err)
+	}
+	return e
+}
+
+func mustReserve(t testing.TB, tb *Table) *Ticket {
+	t.Helper()
+	k, err := tb.Reserve()
+	if err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	return k
+}
+
+// wantErr fails unless errors.Is(got, want) (want nil: got must be nil).
+func wantErr(t testing.TB, what string, got, want error) {
+	t.Helper()
+	if want == nil {
+		if got != nil {
+			t.Fatalf("%s: got %v, want nil", what, got)
+		}
+		return
+	}
+	if !errors.Is(got, want) {
+		t.Fatalf("%s: got %v, want %v", what, got, want)
+	}
+}
+
+// statsOf returns the stats of engine e, failing if it is not live.
+func statsOf(t testing.TB, tb *Table, e Engine) EngineStats {
+	t.Helper()
+	for _, s := range tb.Stats() {
+		if s.Engine == e {
+			return s
+		}
+	}
+	t.Fatalf("engine %v not in Stats", e)
+	return EngineStats{}
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The Go binding's test gate (make test-go):
+#   - builds the Rust library, points pkg-config at the build tree
+#     (buildtree-pc.sh), so the package builds exactly as it does against an
+#     installed prefix;
+#   - go vet and the tests without cgo (CGO_ENABLED=0: New says ErrNoCgo);
+#   - go vet, gofmt, and the tests with the race detector, once normally
+#     and once with GOGC=1 (the collector runs constantly), with cgo
+#     pointer checks on;
+#   - adopt_test.sh: a program outside the repository, built against a
+#     `make install` prefix, the way the README's "Use from Go" says.
+#
+#   run-tests.sh --lint    vet (with and without cgo) and gofmt only (make lint)
+# Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+lint_only=
+[ "${1:-}" = --lint ] && lint_only=1
+
+step() { printf '\n== %s\n' "$*"; }
+
+if [ -z "$lint_only" ]; then
+  step "cargo build --release"
+  (cd ../.. && nice cargo build --release --quiet)
+fi
+
+. ./buildtree-env.sh
+export GODEBUG=cgocheck=1
+
+step "gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+
+step "go vet (cgo)"
+go vet ./...
+step "go vet (CGO_ENABLED=0)"
+CGO_ENABLED=0 go vet ./...
+[ -n "$lint_only" ] && exit 0
+
+step "CGO_ENABLED=0 go test"
+CGO_ENABLED=0 go test -count=1 ./...
+
+step "go test -race"
+go test -race -count=1 ./...
+
+step "GOGC=1 go test -race"
+GOGC=1 go test -race -count=1 ./...
+
+step "adopt_test.sh"
+./adopt_test.sh
+
+echo "bindings/engineslots: all green"

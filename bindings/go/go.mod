@@ -1,3 +1,0 @@
-module github.com/engine-slots/engine-slots/bindings/go
-
-go 1.21
