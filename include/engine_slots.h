@@ -659,6 +659,19 @@ es_status es_release(struct es_table *t, es_ticket ticket);
 es_status es_finish(struct es_table *t, es_ticket ticket);
 
 /**
+ * Extension: releases the active ticket and, in the same atomic step,
+ * counts its unit as external load on its engine until the next
+ * `es_engine_set_external` on it. For a proxy that derives external load
+ * from an orchestrator's totals (ours included): the stream it just ended
+ * may still be in the next report, so the slot is handed back by that
+ * report, not at once. Statuses as `es_release`.
+ *
+ * # Safety
+ * `t` is NULL or a live table.
+ */
+es_status es_release_as_external(struct es_table *t, es_ticket ticket);
+
+/**
  * The stream is still alive: restarts the active ticket's lease from now.
  * `ES_ERR_STALE` if the ticket is not active (or its lease already ran
  * out: it is then reclaimed).

@@ -562,3 +562,25 @@ fn keys_up_to_key_max_bytes() {
     let too_long = vec![1u8; engine_slots::KEY_MAX + 1];
     assert_eq!(t.add_engine(&too_long, 1), Err(Error::Invalid));
 }
+
+#[test]
+fn release_as_external_keeps_the_unit_until_the_next_report() {
+    let t = Table::new(cfg(1, 4)).unwrap();
+    let e = t.add_engine(b"e", 2).unwrap();
+    t.set_external(e, 1).unwrap();
+    let a = t.reserve().unwrap().unwrap().ticket;
+    t.commit(a).unwrap();
+    assert_eq!(t.reserve().unwrap(), None, "1 external + 1 active");
+    t.release_as_external(a).unwrap();
+    let s = t.engine_stats(e).unwrap();
+    assert_eq!((s.active, s.external), (0, 2));
+    assert_eq!(t.reserve().unwrap(), None, "the unit is still counted");
+    assert_eq!(t.release_as_external(a), Err(Error::Stale), "exactly once");
+    assert_eq!(t.release(a), Err(Error::Stale));
+    t.set_external(e, 1).unwrap(); // the next report
+    assert!(t.reserve().unwrap().is_some());
+    // Pending tickets are not released this way.
+    let p = t.reserve_on(e).unwrap();
+    assert!(p.is_none());
+    assert_eq!(t.ticket_counts().free, 3);
+}

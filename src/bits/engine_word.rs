@@ -220,6 +220,17 @@ impl EngineWord {
         }
         Some(EngineWord(LOAD.set(self.0, self.load() as u64 - 1)))
     }
+    /// One active stream becomes one unit of external load: the load stays
+    /// (unless the external count is saturated, when the unit just goes).
+    pub(crate) const fn active_to_external(self) -> Option<EngineWord> {
+        if self.active() == 0 {
+            return None;
+        }
+        if self.external() >= MAX_CAPACITY {
+            return self.drop_active();
+        }
+        Some(EngineWord(EXTERNAL.set(self.0, self.external() as u64 + 1)))
+    }
     /// Capacity `capacity` (`1..=MAX_CAPACITY`).
     pub(crate) const fn with_capacity(self, capacity: u32) -> EngineWord {
         debug_assert!(capacity >= 1);

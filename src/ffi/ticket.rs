@@ -186,6 +186,24 @@ pub unsafe extern "C" fn es_finish(t: *mut es_table, ticket: es_ticket) -> es_st
     })
 }
 
+/// Extension: releases the active ticket and, in the same atomic step,
+/// counts its unit as external load on its engine until the next
+/// `es_engine_set_external` on it. For a proxy that derives external load
+/// from an orchestrator's totals (ours included): the stream it just ended
+/// may still be in the next report, so the slot is handed back by that
+/// report, not at once. Statuses as `es_release`.
+///
+/// # Safety
+/// `t` is NULL or a live table.
+#[no_mangle]
+pub unsafe extern "C" fn es_release_as_external(t: *mut es_table, ticket: es_ticket) -> es_status {
+    guard(|| {
+        // SAFETY: `t` is NULL or a live table (contract).
+        let table = try_null!(unsafe { table_ref(t) });
+        table.release_as_external(Ticket::from_raw(ticket)).into()
+    })
+}
+
 /// The stream is still alive: restarts the active ticket's lease from now.
 /// `ES_ERR_STALE` if the ticket is not active (or its lease already ran
 /// out: it is then reclaimed).

@@ -13,6 +13,7 @@ pub(super) use std::time::Duration;
 
 mod admission;
 mod expiry;
+mod external;
 mod freelist;
 mod removal;
 mod sweep;

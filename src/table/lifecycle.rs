@@ -233,6 +233,35 @@ impl Table {
         }
     }
 
+    /// Releases the active ticket and, in the same atomic step on the engine,
+    /// counts its unit as external load, until the next
+    /// [`set_external`](Table::set_external) replaces the external count.
+    ///
+    /// For a caller that derives external load from an orchestrator's total
+    /// per engine (ours included): a stream it ends may still be in the
+    /// orchestrator's next report, and a stream the engine ended before we
+    /// release it was already missing from the last one, so giving the slot
+    /// back at once could admit one stream too many until the next report.
+    /// Statuses as [`release`](Table::release).
+    pub fn release_as_external(&self, t: Ticket) -> Result<()> {
+        let (index, slot, was, _) = self.transition(t, TicketState::Active, |w| w.finished())?;
+        // Relaxed: as in `retire`, the slot is ours alone since our CAS.
+        let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
+        // The word first (it is what admission reads, and its generation
+        // check tells whether the engine is still there), then the exact
+        // count the stats show. A `set_external` between the two leaves that
+        // count one unit above the word's until the next `set_external`;
+        // admission is never affected. Relaxed: a statistic.
+        if self.engine_apply(eindex, egen, EngineWord::active_to_external) {
+            if let Some(meta) = self.metas().get(eindex as usize) {
+                meta.external.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let head = &self.header().free_head;
+        freelist::give_back(self.table_id(), head, self.tickets(), index, was.finished());
+        Ok(())
+    }
+
     /// The stream is still alive: extends the active lease from now.
     ///
     /// `Stale` if the ticket is not active, or its engine was removed (such

@@ -4,7 +4,7 @@
 //! `pending` and `external` of one engine are always mutually consistent;
 //! the metadata is validated against the word with the seqlock re-check.
 
-use crate::bits::engine_word::{EngineState, EngineWord};
+use crate::bits::engine_word::{EngineState, EngineWord, MAX_CAPACITY};
 use crate::bits::handle::Engine;
 use crate::bits::ticket_word::{TicketState, TicketWord};
 use crate::error::{Error, Result};
@@ -80,7 +80,13 @@ impl Table {
             }
             let (key, key_len) = read_key(meta);
             let priority = meta.priority.load(Ordering::Relaxed);
-            let external = meta.external.load(Ordering::Relaxed);
+            // Below saturation the word's count is exact and is what
+            // admission used; past it only the metadata has the exact value.
+            let external = if w.external() < MAX_CAPACITY {
+                w.external()
+            } else {
+                meta.external.load(Ordering::Relaxed)
+            };
             let reserved_total = meta.reserved_total.load(Ordering::Relaxed);
             let expired_total = meta.expired_total.load(Ordering::Relaxed);
             let user = meta.user.load(Ordering::Relaxed);
