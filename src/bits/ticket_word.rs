@@ -128,7 +128,7 @@ pub(crate) const fn unpack_engine_ref(r: u32) -> (u32, u16) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::bits::handle::TICKET_GEN_MAX;
+    const TICKET_GEN_MAX: u32 = GENERATION.max() as u32;
     use proptest::prelude::*;
 
     proptest! {

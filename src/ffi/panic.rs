@@ -9,7 +9,6 @@
 //! On the success path `catch_unwind` costs no allocation and no system
 //! call, so the boundary is fine on the reserve/commit/release path.
 
-use super::status::es_status;
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -17,12 +16,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub trait OnPanic {
     /// The neutral or error value handed to C instead of unwinding.
     fn on_panic() -> Self;
-}
-
-impl OnPanic for es_status {
-    fn on_panic() -> es_status {
-        es_status::ES_ERR_INTERNAL
-    }
 }
 
 impl OnPanic for () {
@@ -51,6 +44,7 @@ pub fn guard<R: OnPanic>(body: impl FnOnce() -> R) -> R {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::ffi::status::es_status;
     use std::ffi::CStr;
 
     #[test]

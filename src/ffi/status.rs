@@ -1,6 +1,6 @@
 //! `es_status`: what every C function answers, and its names.
 
-use super::panic::guard;
+use super::panic::{guard, OnPanic};
 use crate::Error;
 use std::ffi::c_char;
 
@@ -189,5 +189,11 @@ mod tests {
             let s = unsafe { CStr::from_ptr(es_status_str(unknown)) };
             assert_eq!(s.to_bytes(), b"unknown status");
         }
+    }
+}
+/// A panic caught at the boundary is reported as `ES_ERR_INTERNAL`.
+impl OnPanic for es_status {
+    fn on_panic() -> es_status {
+        es_status::ES_ERR_INTERNAL
     }
 }
