@@ -57,7 +57,9 @@ func IncludePinned() SyncOption {
 // drop the released unit. Releases on other engines and every Cancel stay
 // lock-free and free their slot at once; so does the table when it
 // reclaims a ticket whose lease ran out. Keep calling Sync: released slots
-// come back only when it runs.
+// come back only when it runs, and a stream committed less than lag before
+// its release keeps its slot until its commit is lag old (R, below), so in
+// this mode a stream holds its slot for at least lag.
 //
 // The lag is handled on the safe side in both directions:
 //
