@@ -201,8 +201,8 @@ func TestObservedReleaseCalls(t *testing.T) {
 	if ext := externalOf(t, tb, "pinned"); ext != 0 {
 		t.Fatalf("pinned engine: external %d", ext)
 	}
-	// Committed by another Ticket value of... another goroutine: Finish
-	// cancels, finds it active, releases it as external.
+	// Committed behind this Ticket's back (as by another goroutine): Finish
+	// tries es_cancel, finds it active, releases it as external.
 	k, err := tb.ReserveOn(a)
 	wantErr(t, "ReserveOn", err, nil)
 	// Commit without this Ticket knowing: the C call directly.
