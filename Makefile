@@ -56,9 +56,12 @@ fuzz:
 install:
 	scripts/install.sh $(PREFIX)
 
-# Go binding: vet, gofmt, tests with -race (and again with GOGC=1).
+# Go binding: vet, gofmt, tests with -race (and again with GOGC=1); then
+# the reference proxy (examples/goproxy): gofmt, tidy, vet, tests with
+# -race, its 300-client end-to-end test included.
 test-go:
 	bindings/engineslots/run-tests.sh
+	examples/goproxy/run-tests.sh --no-build
 
 # Regenerate include/engine_slots.h (tests/header_fresh.rs fails when stale).
 header:

@@ -10,7 +10,7 @@ package engineslots
 //
 // Methods follow the C ABI's semantics and statuses one for one. The Table
 // calls them only inside its gate, so free never runs under another call.
-// The hot-path methods (reserve..finish) return the raw status so that the
+// The hot-path methods (reserve..releaseAsExternal) return the raw status so that the
 // Table can test for statusOK before mapping anything.
 type backend interface {
 	// free releases the table; called once, by Close, with no call in flight.
@@ -38,6 +38,10 @@ type backend interface {
 	release(ticket uint64) int32
 	touch(ticket uint64) int32
 	finish(ticket uint64) int32
+	// releaseAsExternal is es_release_as_external: release the active
+	// ticket and count its unit as external load on its engine until the
+	// next setExternal on it, in one atomic step (Sync's ObservedTotals).
+	releaseAsExternal(ticket uint64) int32
 
 	reclaimExpired() (int, error)
 	ticketCounts() (TicketCounts, error)

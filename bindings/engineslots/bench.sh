@@ -4,9 +4,9 @@
 # in one run, sequential and parallel, at GOMAXPROCS 1 and 2, and prints
 # ns/op of each and the ratios.
 #
-#   bindings/go/bench.sh                     # 1s per benchmark, one run
-#   BENCHTIME=3s COUNT=3 bindings/go/bench.sh
-#   SKIP_CARGO=1 bindings/go/bench.sh        # library already built
+#   bindings/engineslots/bench.sh            # 1s per benchmark, one run
+#   BENCHTIME=3s COUNT=3 bindings/engineslots/bench.sh
+#   SKIP_CARGO=1 bindings/engineslots/bench.sh # library already built
 set -euo pipefail
 cd "$(dirname "$0")"
 BENCHTIME=${BENCHTIME:-1s}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The Reserve -> Commit -> Release cycle of one stream, three ways, in the
@@ -208,4 +209,46 @@ func BenchmarkKeyLookup(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkObservedRelease is BenchmarkCycle's binding cycle on engines
+// Sync lists with ObservedTotals, where Release is es_release_as_external
+// under a shard of the release lock, against the same engines listed by a
+// plain Sync. Every 256 cycles each engine's external load is set back to
+// 0 (in both), handing back the released units as a Sync with a report
+// would. Not matched by bench.sh ('Cycle').
+func BenchmarkObservedRelease(b *testing.B) {
+	for _, observe := range []bool{false, true} {
+		b.Run(fmt.Sprintf("observed=%v", observe), func(b *testing.B) {
+			tb := newTable(b, func(c *Config) { c.MaxTickets = 1024 })
+			var list []EngineInfo
+			for _, k := range benchKeys(8) {
+				list = append(list, EngineInfo{Key: k, Capacity: benchCapacity})
+			}
+			var opts []SyncOption
+			if observe {
+				opts = append(opts, ObservedTotals(time.Hour))
+			}
+			if err := tb.Sync(list, opts...); err != nil {
+				b.Fatal(err)
+			}
+			var engines []Engine
+			for _, s := range tb.Stats() {
+				engines = append(engines, s.Engine)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				n := 0
+				for pb.Next() {
+					cycleBinding(b, tb)
+					if n++; n%256 == 0 {
+						for _, e := range engines {
+							_ = tb.SetExternal(e, 0)
+						}
+					}
+				}
+			})
+		})
+	}
 }

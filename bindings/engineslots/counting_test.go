@@ -93,6 +93,10 @@ func (c *countingBackend) cancel(k uint64) int32  { c.n("cancel"); return c.back
 func (c *countingBackend) release(k uint64) int32 { c.n("release"); return c.backend.release(k) }
 func (c *countingBackend) touch(k uint64) int32   { c.n("touch"); return c.backend.touch(k) }
 func (c *countingBackend) finish(k uint64) int32  { c.n("finish"); return c.backend.finish(k) }
+func (c *countingBackend) releaseAsExternal(k uint64) int32 {
+	c.n("releaseAsExternal")
+	return c.backend.releaseAsExternal(k)
+}
 
 func (c *countingBackend) reclaimExpired() (int, error) {
 	c.n("reclaimExpired")

@@ -42,5 +42,9 @@
 // Close refuses new calls (ErrClosed) and waits for the calls in flight
 // before it frees the C table. The hot path (Reserve, Commit, Cancel,
 // Release, Touch, Finish, and Ticket's Key and Value) takes no lock; it only
-// counts itself in and out of a sharded in-flight counter.
+// counts itself in and out of a sharded in-flight counter. The one
+// exception: Release and Finish of an active ticket on an engine that Sync
+// manages with ObservedTotals read-lock one shard of a lock that only such
+// a Sync write-locks, so that the released stream stays counted until the
+// next report (see ObservedTotals).
 package engineslots

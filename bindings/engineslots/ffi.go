@@ -117,6 +117,7 @@ static es_status go_es_cancel(uintptr_t t, es_ticket k) { return es_cancel((es_t
 static es_status go_es_release(uintptr_t t, es_ticket k) { return es_release((es_table *)t, k); }
 static es_status go_es_touch(uintptr_t t, es_ticket k) { return es_touch((es_table *)t, k); }
 static es_status go_es_finish(uintptr_t t, es_ticket k) { return es_finish((es_table *)t, k); }
+static es_status go_es_release_as_external(uintptr_t t, es_ticket k) { return es_release_as_external((es_table *)t, k); }
 
 static go_es_count_result go_es_reclaim_expired(es_table *t) {
 	go_es_count_result r = {0, 0};
@@ -398,6 +399,9 @@ func (b *cBackend) release(tk uint64) int32 {
 }
 func (b *cBackend) touch(tk uint64) int32  { return int32(C.go_es_touch(b.hot(), C.es_ticket(tk))) }
 func (b *cBackend) finish(tk uint64) int32 { return int32(C.go_es_finish(b.hot(), C.es_ticket(tk))) }
+func (b *cBackend) releaseAsExternal(tk uint64) int32 {
+	return int32(C.go_es_release_as_external(b.hot(), C.es_ticket(tk)))
+}
 
 func (b *cBackend) reclaimExpired() (int, error) {
 	r := C.go_es_reclaim_expired(b.p)

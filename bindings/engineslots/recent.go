@@ -4,9 +4,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
-// Recent commits, for Sync's ObservedTotals mode.
+// Recent commits and releases, for Sync's ObservedTotals mode.
 //
 // There an orchestrator reports each engine's total streams, ours
 // included, up to a lag late. Sync subtracts from that total only those of
@@ -23,6 +24,23 @@ import (
 //     to the new one after; Release/Cancel/Finish take it out;
 //   - Sync sums the counts of the generations that overlap the window
 //     [now-lag, now]: those tickets may not be reported yet.
+//
+// On an engine Sync manages that way (engineRec.observed), Release and
+// Finish of an active ticket call es_release_as_external: the C table
+// releases the ticket and counts its unit as external load in one atomic
+// step, until the next set_external on the engine. The released ticket
+// also moves to a second ring of the record, released, under its commit
+// generation, and Sync adds to the external load the released tickets
+// whose commit is within the window: their stream may have started too
+// recently to be in the report while the engine still runs its tail.
+//
+// releaseLock makes each such release atomic with respect to Sync's
+// derivation: releases hold it in read mode (a shard of it, so releases on
+// different cores do not share a line), Sync holds every shard in write
+// mode from the snapshot it derives external loads from until it has set
+// them. Without it a release between the snapshot (our stream still
+// active, subtracted from the report) and the set (which replaces the
+// external count) would lose the released unit.
 //
 // Every imprecision counts a ticket as recent when it may not be (a
 // generation that began before the window, a ticket that expired, a torn
@@ -161,6 +179,31 @@ func (r *recentRing) sub(g uint64) {
 	}
 }
 
+// addAt counts one in generation g itself: a released ticket, under its
+// commit's generation. A slot that already moved on to a newer generation
+// means g is out of every window: nothing to count. The count saturates.
+func (r *recentRing) addAt(g uint64) {
+	slot := &r[g%recentGens]
+	for {
+		old := slot.Load()
+		og := old >> recentCountBits
+		var nw uint64
+		switch {
+		case og == g && old&recentCountMask == recentCountMask:
+			return
+		case og == g:
+			nw = old + 1
+		case og < g:
+			nw = g<<recentCountBits | 1
+		default:
+			return
+		}
+		if slot.CompareAndSwap(old, nw) {
+			return
+		}
+	}
+}
+
 // sum is the count of generations lo..hi.
 func (r *recentRing) sum(lo, hi uint64) int {
 	n := 0
@@ -224,5 +267,48 @@ func (k *Ticket) uncount() {
 	if g := k.gen.Swap(0); g != 0 {
 		k.rec.recent.sub(g)
 		k.rec.active.Add(-1)
+	}
+}
+
+// uncountReleased takes k out of the recent commits after this Ticket's
+// es_release_as_external, and counts it as released under its commit's
+// generation. The caller holds the release lock in read mode.
+func (k *Ticket) uncountReleased() {
+	g := k.gen.Swap(0)
+	if g != 0 {
+		k.rec.recent.sub(g)
+		k.rec.active.Add(-1)
+	} else {
+		// Committed before the Table kept commit times (or counted by a
+		// racing Finish that found it already finished): its commit time
+		// is not known, so count it as committed now.
+		g = k.t.obs.gen.Load()
+	}
+	k.rec.released.addAt(g)
+}
+
+// releaseLock is a reader-writer lock split into shards on separate cache
+// lines, like the gate: a release as external load read-locks the shard of
+// its Ticket's gate shard, Sync write-locks them all (see the top of this
+// file).
+type releaseLock struct {
+	_      [cacheLinePad]byte // away from the fields before it
+	shards [gateShards]releaseShard
+}
+
+type releaseShard struct {
+	mu sync.RWMutex
+	_  [cacheLinePad - unsafe.Sizeof(sync.RWMutex{})]byte
+}
+
+func (l *releaseLock) lock() {
+	for i := range l.shards {
+		l.shards[i].mu.Lock()
+	}
+}
+
+func (l *releaseLock) unlock() {
+	for i := range l.shards {
+		l.shards[i].mu.Unlock()
 	}
 }

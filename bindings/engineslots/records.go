@@ -13,9 +13,17 @@ type engineRec struct {
 	value  atomic.Pointer[valueBox]
 	pinned atomic.Bool // added by hand: Sync leaves it alone unless IncludePinned
 	recent recentRing  // commits within Sync's lag (recent.go)
+	// released counts, by commit generation, this Table's tickets on the
+	// engine that were released as external load (recent.go).
+	released recentRing
 	// active counts this Table's committed, unfinished tickets on the
 	// engine that recent.go tracks (for ObservedTotals on a shared table).
 	active atomic.Int64
+	// observed: the last Sync listed the engine with ObservedTotals, so
+	// Sync derives its external load from the orchestrator's totals and
+	// Release/Finish of an active ticket on it release it as external load
+	// (recent.go). Changed only by Sync, holding the release lock.
+	observed atomic.Bool
 }
 
 // valueBox holds an engine's value (atomic.Pointer needs a concrete type;

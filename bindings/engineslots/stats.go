@@ -2,7 +2,11 @@ package engineslots
 
 // EngineStats is a consistent view of one engine: Capacity, Active,
 // Pending and Draining come from one atomic read and agree with each other.
-// External is the exact value last set (admission counts at most 2047).
+// External is the external load: the value last set (by SetExternal or
+// Sync) plus the streams released as external load since (Release and
+// Finish on an engine Sync manages with ObservedTotals). Below 2047 it comes
+// from the same atomic read and is what admission counts; admission counts
+// at most 2047, and above that External is the exact count.
 type EngineStats struct {
 	Engine                              Engine
 	Key                                 string

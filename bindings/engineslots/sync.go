@@ -3,6 +3,7 @@ package engineslots
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -36,30 +37,71 @@ func IncludePinned() SyncOption {
 // included, reported up to lag late, and derive the engine's external load
 // from it (External is ignored):
 //
-//	external = Streams - (our active streams on it committed more than lag ago)
+//	external = max(0, Streams - A) + R
+//	A = our active streams on the engine committed more than lag ago
+//	R = our streams on it released since, committed within the last lag
 //
-// (never below 0). The lag is handled on the safe side in both directions:
+// Our active streams are counted by the table itself (active); external is
+// everything else the engine may be running.
+//
+// Releases. On an engine Sync manages this way, Release (and Finish of an
+// active ticket) does not free the stream's slot at once: in the same
+// atomic step as the release (es_release_as_external), the stream's unit
+// becomes external load, and it stays so until the next Sync derives the
+// external load afresh. When we release a stream the engine may already
+// have ended it (we were still sending the tail) or may still be running
+// the end of it; only a report tells which, so the slot comes back with a
+// report. A release and Sync's derivation exclude each other (a release
+// waits while Sync reads the table and sets external loads), so Sync never
+// sets a value computed from a table read before a release, which would
+// drop the released unit. Releases on other engines and every Cancel stay
+// lock-free and free their slot at once; so does the table when it
+// reclaims a ticket whose lease ran out. Keep calling Sync: released slots
+// come back only when it runs, and a stream committed less than lag before
+// its release keeps its slot until its commit is lag old (R, below), so in
+// this mode a stream holds its slot for at least lag.
+//
+// The lag is handled on the safe side in both directions:
 //
 //   - A stream we committed within lag may not be in the report yet, so
 //     Sync does not subtract it: the table counts it (it is active) and
 //     the report does not, which is exact. If the report already has it,
 //     it counts twice until it is lag old: the engine admits one stream
 //     less per such stream, for about lag.
-//   - A stream we finished within lag may still be in the report. It is
-//     no longer ours, so it counts as external until the report drops it:
-//     its slot comes back when the orchestrator stops reporting it (at the
-//     latest lag later), not at once.
+//   - A stream we released is no longer ours, so the report's count of it
+//     is external, never subtracted: it stays counted for as long as the
+//     report has it, and its slot comes back with the first Sync whose
+//     report no longer has it (at the latest lag after the engine ended it).
+//     The released unit is not added on top of that: the next Sync replaces
+//     it. If the stream was committed within lag, the report may not show
+//     it yet while the engine still runs its end: R keeps it counted until
+//     its commit is lag old (twice meanwhile if the report has it).
+//   - The other way round, a stream the engine ended before we release it
+//     (lag old, so subtracted, while the report no longer has it) makes
+//     external one lower while we hold it: the table's total stays right,
+//     since our active count still has it; its release turns it into the
+//     external unit, and the next Sync no longer subtracts it. At no step
+//     does the table see room the engine does not have.
 //
 // Neither direction ever admits a stream the engine has no room for, as
-// long as lag is at least the orchestrator's real delay (a report older
-// than lag may subtract a stream it does not contain). "lag old" is
-// measured in steps of lag/16, or of the time between Syncs if they are
-// further apart, rounding toward "recent". The table starts
+// long as each of our streams starts on its engine before its Commit and
+// lag is at least the orchestrator's real delay, counted from the moment
+// whose state the report shows to the moment Sync runs (a report older than
+// lag may subtract a stream it does not contain). Other proxies' streams
+// count from when the report shows them: no table can know them sooner.
+// "lag old" is measured in steps of lag/16, or of the time between Syncs if
+// they are further apart, rounding toward "recent". The table starts
 // keeping commit times at the first Sync with ObservedTotals; for the first
-// lag after it, Sync subtracts nothing. On a shared table only this
-// process's streams are subtracted: other processes' streams are counted
-// both as active and as external (safe, but engines admit less), so use
-// it there when one process serves the streams.
+// lag after it, Sync subtracts nothing, and a stream committed before it is
+// counted in R, when released, as if committed at its release.
+//
+// SetExternal on such an engine replaces the derived value and the released
+// units until the next Sync. An engine the list no longer names keeps its
+// last external load, and releases on it free their slot at once again.
+// On a shared table only this process's streams are subtracted: other
+// processes' streams are counted both as active and as external (safe, but
+// engines admit less), so use it there when one process serves the
+// streams.
 func ObservedTotals(lag time.Duration) SyncOption {
 	return func(o *syncOptions) { o.observed, o.lag = true, lag }
 }
@@ -88,7 +130,8 @@ func ObservedTotals(lag time.Duration) SyncOption {
 // engines since, Sync returns at once, with no lock and no C call.
 // Otherwise it reads the table once (one C call) and compares; only if
 // something differs does it take the lock (serializing it with other Syncs,
-// adds and removes) and apply the changes. ObservedTotals, a shared table
+// adds and removes, and with the releases that ObservedTotals turns into
+// external load), read the table again and apply the changes. ObservedTotals, a shared table
 // and engines drained but still busy always take the one-read path, since
 // the table may have moved without this Table knowing.
 //
@@ -144,6 +187,12 @@ func (t *Table) sync(engines []EngineInfo, o syncOptions) error {
 
 	t.ctl.Lock()
 	defer t.ctl.Unlock()
+	// From the snapshot to the last change, no release turns a stream into
+	// external load (recent.go): the external loads derived from the
+	// snapshot are set before any release can add a unit that they would
+	// overwrite. Releases outside ObservedTotals never take this lock.
+	t.rel.lock()
+	defer t.rel.unlock()
 	v = t.version.Load()
 	if snap, err = t.b.snapshot(t.cachedKey); err != nil {
 		return err
@@ -214,6 +263,7 @@ type syncOpKind uint8
 
 const (
 	opAdd syncOpKind = iota
+	opObserve
 	opExternal
 	opCapacity
 	opHealthy
@@ -230,6 +280,9 @@ type syncOp struct {
 	e     Engine
 	spec  engineSpec // opAdd; opExternal and opCapacity read its fields
 	value any        // opAdd, opValue
+	// observe: whether Sync derives the engine's external load from
+	// observed totals (opAdd, opObserve; see engineRec.observed).
+	observe bool
 }
 
 func (p *syncPlan) fail(key string, err error) {
@@ -274,8 +327,13 @@ func (t *Table) plan(engines []EngineInfo, snap []EngineStats, o syncOptions) sy
 			spec.external = t.observedExternal(info.Streams, cur, rec, w)
 		}
 		if cur == nil {
-			p.ops = append(p.ops, syncOp{kind: opAdd, key: info.Key, spec: spec, value: info.Value})
+			p.ops = append(p.ops, syncOp{kind: opAdd, key: info.Key, spec: spec, value: info.Value, observe: o.observed})
 			continue
+		}
+		if (rec == nil && o.observed) || (rec != nil && rec.observed.Load() != o.observed) {
+			// First, so that no release between the changes sees the
+			// engine's external load derived one way and released the other.
+			p.ops = append(p.ops, syncOp{kind: opObserve, key: info.Key, e: cur.Engine, observe: o.observed})
 		}
 		var value any
 		if rec != nil {
@@ -288,7 +346,13 @@ func (t *Table) plan(engines []EngineInfo, snap []EngineStats, o syncOptions) sy
 		if listed[cur.Key] {
 			continue
 		}
-		if rec := t.recOfKnown(cur.Engine); rec != nil && rec.pinned.Load() && !o.includePinned {
+		rec := t.recOfKnown(cur.Engine)
+		if rec != nil && rec.observed.Load() {
+			// Not listed: Sync no longer sets its external load, so no
+			// release may leave a unit there for it to replace.
+			p.ops = append(p.ops, syncOp{kind: opObserve, key: cur.Key, e: cur.Engine})
+		}
+		if rec != nil && rec.pinned.Load() && !o.includePinned {
 			continue
 		}
 		op := syncOp{key: cur.Key, e: cur.Engine}
@@ -340,17 +404,26 @@ func (p *syncPlan) update(cur *EngineStats, spec engineSpec, valueDiffers bool, 
 	}
 }
 
-// apply carries out a plan. The caller is inside the gate and holds ctl.
+// apply carries out a plan. The caller is inside the gate and holds ctl
+// and the release lock.
 func (t *Table) apply(p *syncPlan) {
 	for i := range p.ops {
 		op := &p.ops[i]
 		var err error
 		switch op.kind {
 		case opAdd:
-			_, _, err = t.add(newRec(op.key, op.value, false), func(key string) (Engine, bool, error) {
+			rec := newRec(op.key, op.value, false)
+			rec.observed.Store(op.observe)
+			_, _, err = t.add(rec, func(key string) (Engine, bool, error) {
 				e, err := t.b.addEngine(key, &op.spec)
 				return e, err == nil, err
 			})
+		case opObserve:
+			// recOf makes the record of an engine this Table has not met
+			// yet (another process's, in a shared table).
+			if r := t.recOf(op.e); r != nil {
+				r.observed.Store(op.observe)
+			}
 		case opExternal:
 			err = t.b.setExternal(op.e, op.spec.external)
 		case opCapacity:
@@ -395,18 +468,31 @@ type recentWindow struct {
 
 // observedExternal derives an engine's external load from the
 // orchestrator's total (see ObservedTotals): the total minus our active
-// streams old enough to be in it. Every uncertainty subtracts less.
+// streams old enough to be in it, plus the streams we released whose
+// commit is recent enough that the report may not have them yet. Every
+// uncertainty subtracts less and adds more.
 func (t *Table) observedExternal(streams int, cur *EngineStats, rec *engineRec, w recentWindow) uint32 {
-	reported := 0
-	if cur != nil && rec != nil && w.ok {
-		active := cur.Active
-		if t.b.shared() {
-			// Other processes' streams are active here too, but their
-			// commit times are not known: count only this process's.
-			active = min(active, int(rec.active.Load()))
+	reported, released := 0, 0
+	if cur != nil && rec != nil {
+		if w.ok {
+			active := cur.Active
+			if t.b.shared() {
+				// Other processes' streams are active here too, but their
+				// commit times are not known: count only this process's.
+				active = min(active, int(rec.active.Load()))
+			}
+			reported = max(0, active-rec.recent.sum(w.lo, w.hi))
+			released = rec.released.sum(w.lo, w.hi)
+		} else if hi := t.obs.gen.Load(); hi > 0 {
+			// The history does not reach back lag: every kept generation
+			// is within it.
+			released = rec.released.sum(hi-min(hi-1, recentGens-1), hi)
 		}
-		reported = max(0, active-rec.recent.sum(w.lo, w.hi))
 	}
-	ext, _ := toU32(max(0, streams-reported)) // streams was checked by spec
+	// streams was checked by spec; the sum saturates like the C count.
+	ext, ok := toU32(max(0, streams-reported) + released)
+	if !ok {
+		ext = math.MaxUint32
+	}
 	return ext
 }

@@ -29,6 +29,8 @@ type Table struct {
 	version atomic.Uint64
 	synced  atomic.Pointer[syncState]
 	obs     observer // commit times for Sync's ObservedTotals (recent.go)
+	// rel orders releases as external load against Sync (recent.go).
+	rel releaseLock
 
 	gate gate // last: its padded shards sit apart from the fields above
 }

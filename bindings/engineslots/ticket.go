@@ -134,13 +134,19 @@ func (k *Ticket) Commit() error {
 // Cancel gives back a pending ticket: the stream did not start. nil also
 // when its engine was removed meanwhile.
 // Errors: ErrStale (not pending), ErrClosed.
-func (k *Ticket) Cancel() error { return k.end(backend.cancel) }
+func (k *Ticket) Cancel() error { return k.end(backend.cancel, false) }
 
 // Release gives back an active ticket: the stream ended. nil also when its
 // engine was removed meanwhile.
+//
+// On an engine whose external load Sync derives from the orchestrator's
+// totals (ObservedTotals), the stream's slot is not free at once: it stays
+// counted as external load until the next Sync, which decides from the
+// report whether the engine still runs it (see ObservedTotals).
+//
 // Errors: ErrStale (not active: pending, already finished, or its active
 // lease ran out), ErrClosed.
-func (k *Ticket) Release() error { return k.end(backend.release) }
+func (k *Ticket) Release() error { return k.finish(false) }
 
 // Touch restarts an active ticket's lease: the stream is still alive.
 // Errors: ErrStale (not active, or its lease already ran out: it is then
@@ -163,6 +169,12 @@ func (k *Ticket) Touch() error { return k.call(backend.touch) }
 // Release before the deferred Finish is fine). It returns ErrStale if the
 // table had already taken the ticket back (its lease ran out, or Commit
 // found its engine removed): nothing was left to do. ErrClosed after Close.
+//
+// An active ticket on an engine Sync manages with ObservedTotals is
+// released as Release does there: its slot stays counted as external load
+// until the next Sync. Then Finish is one es_release_as_external call for a
+// ticket this Ticket committed, and one es_cancel (followed by
+// es_release_as_external if another goroutine committed it) otherwise.
 func (k *Ticket) Finish() error {
 	if k != nil && k.t != nil && k.state.Load() == ticketDone {
 		if k.t.gate.isClosed() {
@@ -170,17 +182,94 @@ func (k *Ticket) Finish() error {
 		}
 		return nil
 	}
-	return k.end(backend.finish)
+	return k.finish(true)
+}
+
+// finish is Finish (anyState) or Release.
+func (k *Ticket) finish(anyState bool) error {
+	if k == nil || k.t == nil {
+		return ErrStale
+	}
+	if k.rec != nil && k.rec.observed.Load() {
+		return k.endObserved(anyState)
+	}
+	if anyState {
+		return k.end(backend.finish, true)
+	}
+	return k.end(backend.release, false)
 }
 
 // end runs a finishing call and, if it worked, records that k is done.
-func (k *Ticket) end(f func(backend, uint64) int32) error {
+// final: the call finishes the ticket whatever its state (es_finish), so
+// ErrStale from it means the table already finished it (a lease ran out):
+// then it leaves the recent commits too.
+func (k *Ticket) end(f func(backend, uint64) int32, final bool) error {
 	err := k.call(f)
 	if err == nil {
 		k.state.Store(ticketDone)
+	}
+	if err == nil || (final && err == ErrStale) {
 		k.uncount()
 	}
 	return err
+}
+
+// endObserved is Release (anyState false) or Finish of a ticket on an
+// engine whose external load Sync derives from observed totals: an active
+// ticket is released with es_release_as_external, under the release lock
+// (recent.go), so that no Sync derives the engine's external load from a
+// snapshot taken before the release and sets it after.
+//
+// Why every active ticket there, not only those Sync subtracted (committed
+// more than lag ago): when we release a stream, the engine may have ended
+// it before (the report no longer has it, and an old stream was subtracted
+// from the report: freeing its slot at once would overbook by one until the
+// next Sync) or may end it after (it still runs the tail, which the
+// reports before the next Sync may or may not show). Only the next report
+// can tell; until Sync reads one the unit stays counted, and Sync then
+// counts it as the report and the released ring (recent.go) say.
+func (k *Ticket) endObserved(anyState bool) error {
+	t := k.t
+	s, ok := t.gate.enter(k.shard)
+	if !ok {
+		return ErrClosed
+	}
+	l := &t.rel.shards[s].mu
+	l.RLock()
+	var st int32
+	released := false
+	switch {
+	case !k.rec.observed.Load():
+		// Sync stopped managing the engine since the check: as elsewhere.
+		if anyState {
+			st = t.b.finish(k.id)
+		} else {
+			st = t.b.release(k.id)
+		}
+	case anyState && k.state.Load() != ticketActive:
+		// Not committed by this Ticket: most likely pending.
+		if st = t.b.cancel(k.id); st == statusStale {
+			// Committed meanwhile by another goroutine, or finished.
+			st = t.b.releaseAsExternal(k.id)
+			released = st == statusOK
+		}
+	default:
+		st = t.b.releaseAsExternal(k.id)
+		released = st == statusOK
+	}
+	switch {
+	case released:
+		k.uncountReleased()
+	case st == statusOK, anyState && st == statusStale:
+		k.uncount()
+	}
+	l.RUnlock()
+	t.gate.exit(s)
+	runtime.KeepAlive(t)
+	if st == statusOK {
+		k.state.Store(ticketDone)
+	}
+	return statusErr(st)
 }
 
 // call runs one C call on the ticket's table inside the gate, on the

@@ -29,7 +29,7 @@ const (
 	kindFailing                      // its engine fails to start the stream (500)
 )
 
-// TestEndToEnd runs 300 concurrent clients through the proxy while engines
+// TestE2E runs 300 concurrent clients through the proxy while engines
 // come and go and the orchestrator reports counts late:
 //
 //   - e0..e3 stream 10 chunks 10 ms apart; e2 also runs 1 stream of another
@@ -39,20 +39,22 @@ const (
 //   - 1 client in 10 asks for a stream its engine fails to start (500),
 //     1 in 5 disconnects after the first chunk;
 //   - the orchestrator reports each engine's count as it was 15 ms earlier
-//     (the proxy's observed lag is 60 ms);
+//     (the proxy's observed lag is 100 ms: the slack covers a refresh that
+//     applies its report late on a loaded machine, see
+//     engineslots.ObservedTotals);
 //   - after 100 clients are done e1 is no longer listed (drained, then
 //     removed), after 150 e4 is added.
 //
 // Each engine counts its own streams: none may ever run more than its
 // capacity, all must be back to zero at the end, and /metrics must agree
 // with what the engines counted.
-func TestEndToEnd(t *testing.T) {
+func TestE2E(t *testing.T) {
 	const (
 		clients = 300
 		chunks  = 10
-		every   = 10 * time.Millisecond // 100 ms streams
-		delay   = 15 * time.Millisecond // how late the orchestrator reports
-		lag     = 60 * time.Millisecond // the proxy's -observed-lag: the delay plus slack for a slow refresh
+		every   = 10 * time.Millisecond  // 100 ms streams
+		delay   = 15 * time.Millisecond  // how late the orchestrator reports
+		lag     = 100 * time.Millisecond // the proxy's -observed-lag: the delay plus slack for a slow refresh
 	)
 	engines := []*testEngine{
 		newTestEngine(t, "e0", 2, 0, chunks, every),
@@ -165,9 +167,27 @@ func TestEndToEnd(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(delay) // the reports catch up
-	orch.waitFetches(t, 3)
-	m := scrape(t, tp.front.URL)
+	// Then the reports catch up (delay), and the streams we released stop
+	// counting as external load once their commit is lag old (until then
+	// the report may not show a stream the engine still ends, see
+	// engineslots.ObservedTotals): every engine's external load comes back
+	// to the other proxy's streams.
+	var m map[string]float64
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		orch.waitFetches(t, 2)
+		m = scrape(t, tp.front.URL)
+		settled := true
+		for _, e := range all {
+			if e != e1 && metric(m, "engineslots_engine_external", "engine="+e.key) != float64(e.foreign) {
+				settled = false
+			}
+		}
+		if settled || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(lag / 4)
+	}
 
 	t.Logf("%d clients in %v: %d requests, %d completed, %d disconnected, %d failed (500), %d busy answers (503), %d dead-engine answers (502)",
 		clients, elapsed.Round(time.Millisecond), tally.requests.Load(), tally.completed.Load(), tally.disconnected.Load(),

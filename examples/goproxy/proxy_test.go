@@ -29,9 +29,11 @@ func get(t *testing.T, url string, headers ...string) (status int, body string, 
 	return res.StatusCode, string(b), err
 }
 
-// quiet waits until the engines run nothing and the table counts nothing,
-// then until the orchestrator was read again since (so no engine counts a
-// finished stream as external any more).
+// quiet waits until the engines run nothing and the table counts nothing
+// of ours, then until no engine counts a finished stream as external any
+// more: a released stream stays external load until a report says the
+// engine no longer runs it, and one committed within the observed lag
+// until its commit is that old (engineslots.ObservedTotals).
 func quiet(t *testing.T, tp *testProxy, orch *fakeOrchestrator, engines ...*testEngine) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -44,13 +46,32 @@ func quiet(t *testing.T, tp *testProxy, orch *fakeOrchestrator, engines ...*test
 			busy += s.Active + s.Pending
 		}
 		if busy == 0 {
-			orch.waitFetches(t, 2)
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("still %d streams counted", busy)
 		}
 		time.Sleep(time.Millisecond)
+	}
+	foreign := map[string]int{}
+	for _, e := range engines {
+		foreign[e.key] = int(e.foreign)
+	}
+	for {
+		orch.waitFetches(t, 2)
+		extra := 0
+		for _, s := range tp.table.Stats() {
+			if f, ok := foreign[s.Key]; ok {
+				extra += s.External - f
+			}
+		}
+		if extra == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("finished streams still counted as external: %d", extra)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
