@@ -90,8 +90,15 @@ impl Slots {
         };
         let t = if std::env::var_os("BENCH_SHARED").is_some() {
             let dir = Path::new("/dev/shm");
-            let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
-            let path = dir.join(format!("es-bench-{}-{engines}-{policy:?}", std::process::id()));
+            let dir = if dir.is_dir() {
+                dir.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            };
+            let path = dir.join(format!(
+                "es-bench-{}-{engines}-{policy:?}",
+                std::process::id()
+            ));
             let _ = Table::unlink_shared(&path);
             let t = Table::open_shared(&path, Some(&cfg)).expect("shared table");
             // The mapping stays valid after the name is gone.

@@ -67,7 +67,10 @@ fn wait_line(out: &mut BufReader<ChildStdout>, prefix: &str) -> String {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "child exited before {prefix}");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "child exited before {prefix}"
+        );
         if line.starts_with(prefix) {
             return line.trim().to_owned();
         }
@@ -231,7 +234,11 @@ fn killed_anywhere_loses_nothing() {
         done += 1;
         let c = t.ticket_counts();
         in_flight += c.in_flight as u64;
-        let counted: u64 = t.snapshot().iter().map(|s| (s.active + s.pending) as u64).sum();
+        let counted: u64 = t
+            .snapshot()
+            .iter()
+            .map(|s| (s.active + s.pending) as u64)
+            .sum();
         unaccounted += counted.abs_diff((c.pending + c.active) as u64);
         recovered += t.reclaim_expired() as u64;
         assert_all_back(&t, &format!("after kill {done}"));
@@ -296,7 +303,10 @@ fn a_sweeper_killed_mid_sweep_costs_refused_reserves_nothing() {
     // sweeps once; nothing after it sweeps again.
     let (first, _) = refused(1);
     assert!(first <= 1, "{first} sweeps for one refusal");
-    assert!(!lease_held(&path), "the lease was taken over and given back");
+    assert!(
+        !lease_held(&path),
+        "the lease was taken over and given back"
+    );
     let (later, per_call) = refused(1_000);
     assert_eq!(later, 0, "refused reserves swept {later} times");
     println!("refused reserve after a dead sweeper: {per_call:?} per call, 0 full sweeps");
@@ -361,7 +371,10 @@ fn chaos_worker(t: &Table, engines: &[Engine]) -> ! {
                     } else {
                         t.touch(held[i].0)
                     };
-                    assert!(matches!(r, Ok(()) | Err(Error::Stale)), "release/touch: {r:?}");
+                    assert!(
+                        matches!(r, Ok(()) | Err(Error::Stale)),
+                        "release/touch: {r:?}"
+                    );
                 }
             }
         }
@@ -388,7 +401,10 @@ fn sleeper(t: &Table) -> ! {
             Err(Error::Stale) => {
                 // Only after sleeping past the lease (SIGSTOP).
                 let gap = last.elapsed();
-                assert!(gap > Duration::from_millis(ACTIVE_LEASE_MS as u64), "stale after {gap:?}");
+                assert!(
+                    gap > Duration::from_millis(ACTIVE_LEASE_MS as u64),
+                    "stale after {gap:?}"
+                );
                 let (b, c) = (t.release(r.ticket), t.cancel(r.ticket));
                 assert_eq!((b, c), (Err(Error::Stale), Err(Error::Stale)));
                 println!("STALE {}", gap.as_millis());

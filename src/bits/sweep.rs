@@ -58,7 +58,7 @@ impl Hint {
     /// last reset this hint (modulo wrapping of the hint's 20 bits).
     pub(crate) const fn reset_by_older_than(self, seq: u32) -> bool {
         let d = (seq as u64).wrapping_sub(self.seq() as u64) & H_SEQ.max();
-        d != 0 && d < (H_SEQ.max() + 1) / 2
+        d != 0 && d <= H_SEQ.max() / 2
     }
 }
 

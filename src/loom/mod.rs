@@ -7,6 +7,10 @@
 //! schedule, which is exactly the "lease runs out in the middle" we want.
 
 use crate::{Config, Engine, Error, ManualClock, Policy, Table, Ticket};
+
+mod free_slots;
+mod intent;
+mod sweep_lease;
 use loom::sync::Arc;
 use loom::thread;
 use std::time::Duration;
@@ -231,57 +235,6 @@ fn lease_hint_never_hides_an_expired_ticket() {
 }
 
 #[test]
-fn free_list_pop_push_under_contention() {
-    use crate::memory::layout::TicketSlot;
-    use crate::protocol::freelist;
-    use crate::sync::AtomicU64;
-    use loom::cell::UnsafeCell;
-
-    struct List {
-        head: AtomicU64,
-        slots: Vec<TicketSlot>,
-        // Loom reports a data race if two threads ever own a slot at once.
-        owner: Vec<UnsafeCell<usize>>,
-    }
-    model(3, || {
-        let list = Arc::new(List {
-            head: AtomicU64::new(1),
-            slots: vec![TicketSlot::new(2), TicketSlot::new(0)],
-            owner: vec![UnsafeCell::new(0), UnsafeCell::new(0)],
-        });
-        let work = |l: Arc<List>, me: usize| {
-            for _ in 0..2 {
-                if let Some(i) = freelist::pop(&l.head, &l.slots) {
-                    l.owner[i as usize].with_mut(|p| {
-                        // SAFETY: loom checks that no other thread accesses
-                        // this cell concurrently (that is the invariant).
-                        unsafe { *p = me }
-                    });
-                    freelist::push(&l.head, &l.slots, i);
-                }
-            }
-        };
-        let hs: Vec<_> = (1..3)
-            .map(|me| {
-                let l = list.clone();
-                thread::spawn(move || work(l, me))
-            })
-            .collect();
-        work(list.clone(), 3);
-        for h in hs {
-            h.join().unwrap();
-        }
-        // Both slots are back, each exactly once.
-        let a = freelist::pop(&list.head, &list.slots);
-        let b = freelist::pop(&list.head, &list.slots);
-        assert_eq!(freelist::pop(&list.head, &list.slots), None);
-        let mut got = [a.unwrap(), b.unwrap()];
-        got.sort();
-        assert_eq!(got, [0, 1]);
-    });
-}
-
-#[test]
 fn add_races_find_and_remove() {
     // The seqlock key read: a finder never returns a handle whose key is not
     // the one it asked for, even while the slot is removed and reused.
@@ -325,56 +278,6 @@ fn reserve_waits_for_a_concurrent_sweep() {
             "an expired ticket blocked the reserve (sweep got {swept})"
         );
         assert_eq!(t.commit(leaked.ticket), Err(Error::Stale));
-    });
-}
-
-#[test]
-fn parked_slot_is_claimed_by_exactly_one() {
-    // A thread parks the only free slot and claims it back while another
-    // thread, finding the free list empty, steals parked slots.
-    use crate::bits::ticket_word::TicketWord;
-    use crate::memory::layout::TicketSlot;
-    use crate::protocol::freelist;
-    use crate::sync::{AtomicU64, Ordering};
-    use loom::cell::UnsafeCell;
-
-    struct One {
-        head: AtomicU64,
-        slots: Vec<TicketSlot>,
-        // Loom reports a data race if two threads ever own the slot at once.
-        owner: UnsafeCell<usize>,
-    }
-    model(3, || {
-        let one = Arc::new(One {
-            head: AtomicU64::new(0),
-            slots: vec![TicketSlot::new(0)],
-            owner: UnsafeCell::new(0),
-        });
-        let own = |o: &One, me: usize| {
-            // SAFETY: loom checks that no other thread accesses this cell
-            // concurrently (that is the invariant under test).
-            o.owner.with_mut(|p| unsafe { *p = me });
-        };
-        let o2 = one.clone();
-        let h = thread::spawn(move || {
-            let got = freelist::steal(&o2.slots);
-            if got.is_some() {
-                own(&o2, 2);
-            }
-            got
-        });
-        let free = TicketWord(one.slots[0].word.load(Ordering::Relaxed));
-        freelist::give_back(1, &one.head, &one.slots, 0, free);
-        let mine = freelist::take(1, &one.head, &one.slots);
-        if mine.is_some() {
-            own(&one, 1);
-        }
-        let theirs = h.join().unwrap();
-        assert!(mine.is_some() ^ theirs.is_some(), "claimed exactly once");
-        // Whoever has it holds a plain free word; nothing is left parked.
-        let w = TicketWord(one.slots[0].word.load(Ordering::Relaxed));
-        assert!(!w.is_parked());
-        assert_eq!(freelist::steal(&one.slots), None);
     });
 }
 

@@ -15,8 +15,10 @@
 //! processes. Every region starts on a 128-byte boundary.
 
 use crate::config::es_config;
+#[cfg_attr(loom, allow(unused_imports))]
 use crate::memory::pad::{CacheLine, CACHE_LINE};
 use crate::sync::{AtomicI32, AtomicU32, AtomicU64};
+#[cfg_attr(loom, allow(unused_imports))]
 use std::mem::{align_of, offset_of, size_of};
 
 /// First word of every table: "ENGSLOT1" read as little-endian bytes.
@@ -256,6 +258,7 @@ impl Layout {
 
 // The file format, checked at compile time: every size and offset a shared
 // table's bytes depend on. A change here needs a new LAYOUT_VERSION.
+#[cfg(not(loom))]
 const _: () = {
     assert!(align_of::<EngineWordCell>() == CACHE_LINE);
     assert!(align_of::<EngineMeta>() == CACHE_LINE);

@@ -5,8 +5,8 @@
 //! one heap allocation; a shared table in a file mapping
 //! ([`crate::table::shared`]), with the very same bytes.
 
-use crate::config::{es_config, Config};
 use crate::bits::sweep::{Hint, NO_DEADLINE};
+use crate::config::{es_config, Config};
 use crate::memory::layout::{
     bitmap_words, EngineMeta, EngineWordCell, Header, Layout, RegistryEntry, SweepState,
     TicketSlot, LAYOUT_VERSION, MAGIC, REGION_ALIGN, REGISTRY_LEN,
@@ -104,7 +104,13 @@ impl Region {
     /// `i` may be free (see [`crate::protocol::freelist`]).
     pub(crate) fn free_bits(&self) -> &[AtomicU64] {
         // SAFETY: as for `engine_words`, at `bitmap_off`.
-        unsafe { slice_at(self.base, self.layout.bitmap_off, bitmap_words(self.tickets)) }
+        unsafe {
+            slice_at(
+                self.base,
+                self.layout.bitmap_off,
+                bitmap_words(self.tickets),
+            )
+        }
     }
     pub(crate) fn registry(&self) -> &[RegistryEntry] {
         // SAFETY: as for `engine_words`, at `registry_off`.
@@ -178,7 +184,11 @@ pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout
         let bits = base.add(layout.bitmap_off) as *mut AtomicU64;
         for w in 0..bitmap_words(cfg.max_tickets) {
             let left = n - w * 64;
-            let v = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
+            let v = if left >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << left) - 1
+            };
             std::ptr::write(bits.add(w), AtomicU64::new(v));
         }
     }

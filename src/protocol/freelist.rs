@@ -72,12 +72,7 @@ fn claim(slot: &TicketSlot, w: TicketWord, op: u32) -> bool {
 /// this thread parked, else one the bitmap announces. `None` when neither
 /// has one (then try [`steal`]).
 #[inline]
-pub(crate) fn take(
-    table: usize,
-    bits: &[AtomicU64],
-    slots: &[TicketSlot],
-    op: u32,
-) -> Option<u32> {
+pub(crate) fn take(table: usize, bits: &[AtomicU64], slots: &[TicketSlot], op: u32) -> Option<u32> {
     let (t, index, word) = PARKED.with(Cell::get);
     if t == table {
         // Whether or not the claim below succeeds, the hint is used up.
@@ -199,7 +194,11 @@ mod tests {
         let bits = (0..n.div_ceil(64))
             .map(|w| {
                 let left = n - w * 64;
-                AtomicU64::new(if left >= 64 { u64::MAX } else { (1 << left) - 1 })
+                AtomicU64::new(if left >= 64 {
+                    u64::MAX
+                } else {
+                    (1 << left) - 1
+                })
             })
             .collect();
         (bits, (0..n).map(|_| TicketSlot::new()).collect())

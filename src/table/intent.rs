@@ -101,12 +101,25 @@ impl Table {
         self.op
     }
 
+    /// The holder identity a ticket published by this thread records (loom
+    /// models of shared tables: the operator, which they kill).
+    #[inline]
+    pub(crate) fn ticket_holder(&self) -> u64 {
+        #[cfg(loom)]
+        if self.crash_safe {
+            return self.op() as u64;
+        }
+        self.holder
+    }
+
     /// `true` when operator `op` certainly took its last step.
     pub(crate) fn op_gone(&self, op: u32, alive: &mut LivenessCache) -> bool {
         #[cfg(loom)]
         {
             let _ = alive;
-            op != 0 && op < 64 && self.loom_dead.load(std::sync::atomic::Ordering::Relaxed) & (1 << op) != 0
+            op != 0
+                && op < 64
+                && self.loom_dead.load(std::sync::atomic::Ordering::Relaxed) & (1 << op) != 0
         }
         #[cfg(not(loom))]
         {
@@ -302,22 +315,13 @@ impl Table {
             .is_ok()
     }
 
-    /// Completes every move in flight on the engines (a reserve about to
+    /// Completes the moves in flight on the engines (a reserve about to
     /// answer "no capacity" in a shared table: a descriptor hides an
-    /// engine's room from selection). `true` if there was one.
-    pub(crate) fn settle_all(&self) -> bool {
-        let mut found = false;
-        for cell in &self.words()[..self.engine_hwm()] {
-            // Relaxed: a hint; `settled` reads again with Acquire.
-            if EngineWord(cell.word.load(Ordering::Relaxed))
-                .desc()
-                .is_some()
-            {
-                found = true;
-                self.settled(cell);
-            }
-        }
-        found
+    /// engine's room from selection); `true` if an engine has room then.
+    pub(crate) fn room_after_settling(&self) -> bool {
+        self.words()[..self.engine_hwm()]
+            .iter()
+            .any(|cell| self.settled(cell).has_room())
     }
 
     /// Finishes or undoes the step on slot `index` (word `w`, in flight) of

@@ -45,7 +45,13 @@ impl Table {
     /// Finishes the ticket whose word this thread moved to `finishing` (a
     /// `Finishing*` word): drops its count on the engine, then returns the
     /// slot to the free slots.
-    pub(crate) fn retire(&self, index: u32, slot: &TicketSlot, finishing: TicketWord, expired: bool) {
+    pub(crate) fn retire(
+        &self,
+        index: u32,
+        slot: &TicketSlot,
+        finishing: TicketWord,
+        expired: bool,
+    ) {
         let mv = match finishing.kind() {
             Kind::FinishingPending => Move::DropPending,
             _ => Move::DropActive,

@@ -185,7 +185,9 @@ impl Table {
         let leases = self.pending_lease() != 0 || self.active_lease() != 0;
         let now_ms = now_ns / 1_000_000;
         let mut alive = LivenessCache::new();
+        #[cfg_attr(loom, allow(unused_mut, unused_variables))]
         let mut dead = [(0usize, 0u64); DEAD_PER_PASS];
+        #[cfg_attr(loom, allow(unused_mut))]
         let mut ndead = 0;
         #[cfg(not(loom))]
         if self.holder_scan_due(now_ns, force) {
@@ -194,9 +196,10 @@ impl Table {
         }
         // Every ticket's holder is checked when asked to, or when a
         // registered process died; otherwise only in-flight steps are.
-        let holders = (self.region.is_shared() && force) || ndead > 0;
+        let holders =
+            (force && (self.region.is_shared() || (cfg!(loom) && self.crash_safe))) || ndead > 0;
         let expiry = leases && (force || !self.nothing_due(now_ms));
-        if !expiry && !holders && !(force && self.crash_safe) {
+        if !(expiry || holders || (force && self.crash_safe)) {
             return 0;
         }
         let lease = if expiry {
@@ -359,12 +362,9 @@ impl Table {
         }
         // AcqRel: Acquire as a claim would, Release for the next claimer.
         // Failure: someone claimed it meanwhile; the stale bit is harmless.
-        let _ = slot.word.compare_exchange(
-            w.0,
-            w.freed().0,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        let _ = slot
+            .word
+            .compare_exchange(w.0, w.freed().0, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Shared tables: the ticket's holder process is certainly gone.
@@ -375,6 +375,10 @@ impl Table {
     ) -> bool {
         // Relaxed: written before the ticket was published (Acquire above).
         let holder = slot.holder.load(Ordering::Relaxed);
+        #[cfg(loom)]
+        if self.crash_safe {
+            return self.op_gone(holder as u32, alive);
+        }
         holder != 0 && holder != self.holder && !alive.is_alive(holder)
     }
 }

@@ -31,10 +31,6 @@ pub struct Reservation {
     pub engine: Engine,
 }
 
-/// Times a reserve that found no room decides again after completing moves
-/// in flight that hid an engine's room (shared tables).
-const SETTLE_RETRIES: u32 = 4;
-
 impl Table {
     /// Reserves a slot on the engine the table's policy picks.
     ///
@@ -86,7 +82,6 @@ impl Table {
         });
         crash_point();
         let mut reclaimed = false;
-        let mut settles = 0;
         // The ticket slot we hold. The slow path below (sweep, wait) gives
         // it back first, so time spent there holds no slot.
         let backoff = crate::sync::Backoff::new();
@@ -106,9 +101,10 @@ impl Table {
             };
             let Some(c) = choice else {
                 // A move in flight shows its engine without room to
-                // selection: complete those and decide again.
-                if self.crash_safe && settles < SETTLE_RETRIES && self.settle_all() {
-                    settles += 1;
+                // selection: complete those, and if an engine has room
+                // then, decide again. (Each retry follows a move of another
+                // thread that selection saw in flight: lock-free.)
+                if self.crash_safe && target.is_none() && self.room_after_settling() {
                     continue;
                 }
                 if let Some(s) = slot.take() {
@@ -176,7 +172,13 @@ impl Table {
     /// candidate engine `c`, and publishes it pending: `false` when the
     /// engine's word changed first (decide again).
     #[inline]
-    fn admit(&self, index: u32, c: Candidate, stamp: u64, cell: &crate::memory::layout::EngineWordCell) -> bool {
+    fn admit(
+        &self,
+        index: u32,
+        c: Candidate,
+        stamp: u64,
+        cell: &crate::memory::layout::EngineWordCell,
+    ) -> bool {
         let t = &self.tickets()[index as usize];
         // Relaxed: our own claimed word.
         let claimed = TicketWord(t.word.load(Ordering::Relaxed));
@@ -214,9 +216,11 @@ impl Table {
     fn write_fields(&self, t: &TicketSlot, c: Candidate) {
         // Relaxed: published with the ticket word (or the descriptor) by a
         // Release that follows.
-        t.engine
-            .store(pack_engine_ref(c.index, c.word.generation()), Ordering::Relaxed);
-        t.holder.store(self.holder, Ordering::Relaxed);
+        t.engine.store(
+            pack_engine_ref(c.index, c.word.generation()),
+            Ordering::Relaxed,
+        );
+        t.holder.store(self.ticket_holder(), Ordering::Relaxed);
     }
 
     /// This table's identity for the thread-local parked-slot hint of
