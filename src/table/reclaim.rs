@@ -55,7 +55,7 @@ impl Table {
     /// every ticket and every unfinished step of a process that no longer
     /// exists); returns how many tickets.
     pub fn reclaim_expired(&self) -> u32 {
-        self.reclaim_at(self.now_ns(), true)
+        self.reclaim_at(self.now_ns(), true).0
     }
 
     /// Full passes over the ticket slots this table has made, by any
@@ -180,8 +180,11 @@ impl Table {
     }
 
     /// Sweeps the tickets at time `now_ns`. Unless `force`, returns at once
-    /// when nothing can be due and no process died.
-    pub(crate) fn reclaim_at(&self, now_ns: u64, force: bool) -> u32 {
+    /// when nothing can be due and no process died. Returns how many
+    /// tickets it reclaimed, and a slot it found being finished by another
+    /// live thread (with the word it had), if any: that thread is about to
+    /// give an engine its count back.
+    pub(crate) fn reclaim_at(&self, now_ns: u64, force: bool) -> (u32, Option<(u32, u64)>) {
         let leases = self.pending_lease() != 0 || self.active_lease() != 0;
         let now_ms = now_ns / 1_000_000;
         let mut alive = LivenessCache::new();
@@ -200,7 +203,7 @@ impl Table {
             (force && (self.region.is_shared() || (cfg!(loom) && self.crash_safe))) || ndead > 0;
         let expiry = leases && (force || !self.nothing_due(now_ms));
         if !(expiry || holders || (force && self.crash_safe)) {
-            return 0;
+            return (0, None);
         }
         let lease = if expiry {
             self.take_lease(now_ms, &mut alive)
@@ -211,7 +214,7 @@ impl Table {
             // A live sweeper is rebuilding the hint and will find what is
             // due: wait for it rather than sweep for nothing.
             self.wait_for_sweep();
-            return 0;
+            return (0, None);
         }
         crash_point();
         if let Some(l) = lease {
@@ -220,7 +223,7 @@ impl Table {
         let h = self.header();
         // Relaxed: a statistic.
         h.sweep.full_sweeps.fetch_add(1, Ordering::Relaxed);
-        let (reclaimed, earliest) = self.sweep(now_ns, lease, holders, &mut alive);
+        let (reclaimed, earliest, finishing) = self.sweep(now_ns, lease, holders, &mut alive);
         if earliest != NO_DEADLINE {
             self.lower_hint(earliest);
         }
@@ -237,7 +240,29 @@ impl Table {
         }
         #[cfg(not(loom))]
         crate::memory::registry::free_dead(self.region.registry(), &dead[..ndead]);
-        reclaimed
+        (reclaimed, finishing)
+    }
+
+    /// Waits (bounded) until slot `index` no longer holds word `w`: a
+    /// ticket another thread is finishing, whose engine count a refused
+    /// reserve may be waiting for.
+    pub(crate) fn wait_for_slot(&self, index: u32, w: u64) {
+        let Some(slot) = self.tickets().get(index as usize) else {
+            return;
+        };
+        let backoff = crate::sync::Backoff::new();
+        #[cfg(loom)]
+        let rounds = SWEEP_WAIT_ROUNDS;
+        #[cfg(not(loom))]
+        let rounds = 1_000;
+        for _ in 0..rounds {
+            // Acquire pairs with the Release that took the slot out of
+            // flight: the engine's count moved before it.
+            if slot.word.load(Ordering::Acquire) != w {
+                return;
+            }
+            backoff.snooze();
+        }
     }
 
     /// Resets the hint for a sweep under lease `l`, unless a newer lease
@@ -268,19 +293,21 @@ impl Table {
 
     /// One pass over the tickets: expire those whose lease is over, finish
     /// or undo in-flight steps of operators that are gone, reclaim tickets
-    /// of dead holders (when `holders`). Returns the count of tickets and
-    /// the earliest deadline still running.
+    /// of dead holders (when `holders`). Returns the count of tickets, the
+    /// earliest deadline still running, and the first ticket seen being
+    /// finished by a live operator (slot, word).
     fn sweep(
         &self,
         now_ns: u64,
         lease: Option<Lease>,
         holders: bool,
         alive: &mut LivenessCache,
-    ) -> (u32, u64) {
+    ) -> (u32, u64, Option<(u32, u64)>) {
         let now_ms = now_ns / 1_000_000;
         let now = ms32(now_ns);
         let mut earliest = NO_DEADLINE;
         let mut reclaimed = 0;
+        let mut finishing = None;
         for (index, slot) in self.tickets().iter().enumerate() {
             if let Some(l) = lease {
                 if index % RENEW_EVERY == RENEW_EVERY - 1 {
@@ -334,12 +361,17 @@ impl Table {
                             w = TicketWord(slot.word.load(Ordering::Acquire));
                             continue;
                         }
+                        if finishing.is_none()
+                            && matches!(w.kind(), Kind::FinishingPending | Kind::FinishingActive)
+                        {
+                            finishing = Some((index as u32, w.0));
+                        }
                     }
                 }
                 break;
             }
         }
-        (reclaimed, earliest)
+        (reclaimed, earliest, finishing)
     }
 
     /// Extends lease `l` if it is still ours.

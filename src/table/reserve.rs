@@ -117,7 +117,12 @@ impl Table {
                 // may have freed room meanwhile.)
                 if !reclaimed {
                     reclaimed = true;
-                    self.reclaim_at(self.now_ns(), false);
+                    if let (_, Some((i, w))) = self.reclaim_at(self.now_ns(), false) {
+                        // Another thread is finishing a ticket (a sweep
+                        // that expired it, say) and is about to give its
+                        // engine the count back: let it, then decide again.
+                        self.wait_for_slot(i, w);
+                    }
                     continue;
                 }
                 return Ok(None);
