@@ -162,6 +162,7 @@ impl Table {
 
     /// Shared tables: whether this call should ask the registry for dead
     /// processes.
+    #[cfg_attr(loom, allow(dead_code))]
     fn holder_scan_due(&self, now_ns: u64, force: bool) -> bool {
         if !self.region.is_shared() {
             return false;
@@ -193,15 +194,22 @@ impl Table {
         #[cfg_attr(loom, allow(unused_mut))]
         let mut ndead = 0;
         #[cfg(not(loom))]
-        if self.holder_scan_due(now_ns, force) {
+        let scan_due = self.holder_scan_due(now_ns, force);
+        #[cfg(loom)]
+        let scan_due = false;
+        #[cfg(not(loom))]
+        if scan_due {
             (dead, ndead) =
                 crate::memory::registry::dead_entries(self.region.registry(), &mut alive);
         }
-        // Every ticket's holder is checked when asked to, or when a
-        // registered process died; otherwise only in-flight steps are.
-        let holders =
-            (force && (self.region.is_shared() || (cfg!(loom) && self.crash_safe))) || ndead > 0;
         let expiry = leases && (force || !self.nothing_due(now_ms));
+        // Every ticket's holder is checked when asked to, when a registered
+        // process died, and (at most every 50 ms) by a lease sweep that runs
+        // anyway (for a process that closed its handle before it died);
+        // otherwise only in-flight steps are.
+        let holders = (force && (self.region.is_shared() || (cfg!(loom) && self.crash_safe)))
+            || ndead > 0
+            || (expiry && scan_due);
         if !(expiry || holders || (force && self.crash_safe)) {
             return (0, None);
         }
