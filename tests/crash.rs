@@ -224,6 +224,8 @@ fn killed_anywhere_loses_nothing() {
         std::thread::sleep(Duration::from_micros(rng.below(3_000)));
         if let Some((r, _)) = reclaimer {
             if rng.below(2) == 0 {
+                // Parked inside its reclaim for a while, then killed.
+                signal(&r, libc::SIGSTOP);
                 std::thread::sleep(Duration::from_micros(rng.below(500)));
             }
             kill(r);
