@@ -291,7 +291,19 @@ impl Table {
             return false;
         }
         crash_point();
-        self.complete(cell, EngineWord(d.word()), d);
+        // Mark, then swing, from what we know (a helper reads the record).
+        // AcqRel as in `complete`. Failure: a helper marked it first (only
+        // a mark changes an in-flight word while its descriptor is in).
+        let _ = slot
+            .word
+            .compare_exchange(in_flight.0, to.0, Ordering::AcqRel, Ordering::Relaxed);
+        crash_point();
+        let after = mv.apply(w).unwrap_or(w);
+        // AcqRel as in `complete`. Failure: a helper swung it first.
+        let _ = cell
+            .word
+            .compare_exchange(d.word(), after.0, Ordering::AcqRel, Ordering::Relaxed);
+        crash_point();
         true
     }
 
