@@ -47,6 +47,9 @@ use crate::protocol::freelist;
 use crate::sync::{fence, Ordering};
 use crate::table::Table;
 
+/// Most moves `Table::settled` completes in one call (see there).
+const SETTLE_BOUND: u32 = 1 << 20;
+
 #[cfg(loom)]
 loom::thread_local! {
     /// The operator this model thread acts as (0: the table's own).
@@ -132,7 +135,11 @@ impl Table {
     /// (for writers, which then compare-and-swap from it).
     #[inline]
     pub(crate) fn settled(&self, cell: &EngineWordCell) -> EngineWord {
-        loop {
+        // Each round completes a move (another thread's progress, so this
+        // is lock-free). The bound only stops a corrupt file whose records
+        // name descriptors in a cycle from hanging the caller: such a word
+        // then reads as no engine.
+        for _ in 0..SETTLE_BOUND {
             // Acquire pairs with the Release of the CAS that installed the
             // word: with a descriptor, its intent record is visible.
             let w = EngineWord(cell.word.load(Ordering::Acquire));
@@ -141,6 +148,8 @@ impl Table {
                 _ => return w,
             }
         }
+        // Acquire as above.
+        EngineWord(cell.word.load(Ordering::Acquire))
     }
 
     /// The engine word in `cell` as readers see it, without writing: a
@@ -403,5 +412,31 @@ impl Table {
             owned,
             self.op(),
         );
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::bits::desc::{Desc, Move};
+    use crate::sync::Ordering;
+    use crate::{Config, Error, Table};
+
+    /// A corrupt file whose engine word is a descriptor whose record names
+    /// the same descriptor: callers get an answer, not a hang.
+    #[test]
+    fn a_descriptor_cycle_in_a_corrupt_file_does_not_hang() {
+        let t = Table::new(Config::default()).unwrap();
+        let e = t.add_engine(b"e", 2).unwrap();
+        let d = Desc {
+            slot: 0,
+            gen: 0,
+            mv: Move::Admit,
+        }
+        .word();
+        t.words()[0].word.store(d, Ordering::Relaxed);
+        t.tickets()[0].intent_from.store(d, Ordering::Relaxed);
+        assert_eq!(t.set_capacity(e, 3), Err(Error::Stale));
+        assert_eq!(t.snapshot().len(), 0);
+        assert_eq!(t.reserve(), Ok(None));
     }
 }
