@@ -235,6 +235,11 @@ fn killed_anywhere_loses_nothing() {
         kill(cycler);
         done += 1;
         let c = t.ticket_counts();
+        assert_eq!(
+            c.free + c.pending + c.active + c.in_flight,
+            t.config().max_tickets,
+            "every slot is accounted for, even mid-way"
+        );
         in_flight += c.in_flight as u64;
         let counted: u64 = t
             .snapshot()
