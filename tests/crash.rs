@@ -106,7 +106,8 @@ fn signal(c: &Child, sig: libc::c_int) {
 }
 
 /// One life of a cycling process: reserve, commit, touch, cancel, release
-/// at random, holding up to three tickets, and sweeping now and then.
+/// at random, holding up to three tickets, and sweeping now and then (not
+/// often: a forced sweep reads `/proc`, and kills should land in the cycle).
 fn cycle_forever(t: &Table, engines: &[Engine]) -> ! {
     let mut rng = Rng::seeded();
     let mut held: Vec<(Ticket, bool)> = Vec::new();
@@ -144,7 +145,7 @@ fn cycle_forever(t: &Table, engines: &[Engine]) -> ! {
                 }
             }
         }
-        if n % 61 == 0 {
+        if n % 997 == 0 {
             t.reclaim_expired();
         }
     }
