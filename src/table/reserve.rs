@@ -71,6 +71,9 @@ impl Table {
         // `Table::lease_base_ms`); sweeps read the precise clock.
         let stamp = self.clock.coarse_ns();
         let op = self.op();
+        // The ticket slot we hold (claimed in our name). The slow path below
+        // (sweep, wait) gives it back first, so time spent there holds no
+        // slot.
         let mut slot = Some(match self.take_slot(op) {
             Some(s) => s,
             None => {
@@ -82,8 +85,6 @@ impl Table {
         });
         crash_point();
         let mut reclaimed = false;
-        // The ticket slot we hold. The slow path below (sweep, wait) gives
-        // it back first, so time spent there holds no slot.
         let backoff = crate::sync::Backoff::new();
         loop {
             let choice = match target {
