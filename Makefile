@@ -84,3 +84,9 @@ bench-go:
 
 clean:
 	$(CARGO) clean
+
+# Crash safety at length (tests/crash.rs): a 20 s chaos run of six processes
+# and a kill loop of 1000 SIGKILLs; `make test` runs the short versions.
+.PHONY: soak
+soak:
+	ES_CHAOS_SECS=20 ES_KILLS=1000 $(CARGO) test --release --test crash -- --nocapture

@@ -30,6 +30,8 @@
 //! `target/bench/ratios.csv` (input of `scripts/plot_bench.py`).
 //!
 //! `BENCH_QUICK=1` shortens warm-up and measurement further (a smoke run).
+//! `BENCH_SHARED=1` puts the engine-slots tables in shared files (in
+//! `/dev/shm` when it exists), the crash-safe protocol of shared tables.
 
 use criterion::{black_box, BenchmarkId, Criterion};
 use crossbeam_utils::CachePadded;
@@ -78,15 +80,33 @@ struct Slots(Table);
 
 impl Slots {
     fn new(engines: u32, policy: Policy) -> Slots {
-        let t = Table::new(Config {
+        let cfg = Config {
             max_engines: engines,
             max_tickets: 1024,
             default_capacity: CAPACITY,
             pending_lease_ms: 10_000,
             active_lease_ms: 60_000,
             policy,
-        })
-        .expect("valid config");
+        };
+        let t = if std::env::var_os("BENCH_SHARED").is_some() {
+            let dir = Path::new("/dev/shm");
+            let dir = if dir.is_dir() {
+                dir.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            };
+            let path = dir.join(format!(
+                "es-bench-{}-{engines}-{policy:?}",
+                std::process::id()
+            ));
+            let _ = Table::unlink_shared(&path);
+            let t = Table::open_shared(&path, Some(&cfg)).expect("shared table");
+            // The mapping stays valid after the name is gone.
+            Table::unlink_shared(&path).expect("unlink");
+            t
+        } else {
+            Table::new(cfg).expect("valid config")
+        };
         for i in 0..engines {
             t.add_engine(&container_id(i), CAPACITY)
                 .expect("add engine");

@@ -301,7 +301,7 @@ typedef struct es_engine_stats {
 /**
  * Extension (not in the product contract): how many ticket slots of a
  * table are in each state (`es_table_ticket_counts`);
- * `free + pending + active == max_tickets`.
+ * `free + pending + active + in_flight == max_tickets`.
  */
 typedef struct es_ticket_counts {
   /**
@@ -316,6 +316,11 @@ typedef struct es_ticket_counts {
    * Committed tickets.
    */
   uint32_t active;
+  /**
+   * Slots owned by a call in progress (or left so by a process that
+   * died, until the next `es_reclaim_expired`).
+   */
+  uint32_t in_flight;
 } es_ticket_counts;
 
 #ifdef __cplusplus

@@ -294,7 +294,7 @@ static void test_null_pointers(void) {
   CHECK(s.capacity == 2 && s.active == 1 && s.pending == 1 && s.healthy && !s.draining);
   CHECK(s.priority == 0 && s.external == 0 && s.reserved_total == 2);
   c = tickets_of(t);
-  CHECK(c.free == 2 && c.pending == 1 && c.active == 1);
+  CHECK(c.free == 2 && c.pending == 1 && c.active == 1 && c.in_flight == 0);
   /* reclaimed may be NULL. */
   CHECK_OK(es_reclaim_expired(t, NULL));
   CHECK_OK(es_cancel(t, pending));
