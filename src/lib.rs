@@ -37,6 +37,9 @@ mod lifecycle;
 mod reclaim;
 mod region;
 mod reserve;
+// Remote tables kept in Redis (RemoteTable).
+#[cfg(not(loom))]
+pub mod remote;
 mod select;
 #[cfg(not(loom))]
 mod shm;
@@ -61,6 +64,8 @@ pub use error::{Error, Result};
 pub use guard::TicketGuard;
 pub use handle::{Engine, Ticket, MAX_ENGINES, MAX_TICKETS};
 pub use reserve::Reservation;
+#[cfg(not(loom))]
+pub use remote::RemoteTable;
 #[cfg(not(loom))]
 pub use shm::SharedView;
 pub use stats::{EngineStats, TicketCounts};

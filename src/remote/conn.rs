@@ -1,0 +1,206 @@
+//! Connections to the data server: a small pool, each use bounded by a
+//! deadline, Sentinel resolution on every new connection.
+//!
+//! A call takes an idle connection (or opens one), sets its socket timeouts
+//! to the time left before the call's deadline, and gives it back only if
+//! nothing went wrong; a connection that saw an I/O error, a read-only
+//! answer (a demoted primary) or a protocol error is dropped, so the next
+//! call connects afresh and, with Sentinel, asks again who the primary is.
+
+use super::errors;
+use super::url::{RedisUrl, Servers};
+use crate::{Error, Result};
+use redis::{Cmd, ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisConnectionInfo, Value};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Idle connections kept per table handle.
+const IDLE_MAX: usize = 32;
+
+/// The connections of one table handle.
+pub(crate) struct Pool {
+    url: RedisUrl,
+    idle: Mutex<Vec<redis::Connection>>,
+}
+
+/// The time left before `deadline`, or `ETIMEDOUT`.
+pub(crate) fn left(deadline: Instant) -> Result<Duration> {
+    let d = deadline.saturating_duration_since(Instant::now());
+    if d.is_zero() {
+        Err(Error::Io(libc::ETIMEDOUT))
+    } else {
+        Ok(d)
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(url: RedisUrl) -> Pool {
+        Pool {
+            url,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The longest any one call waits.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.url.timeout
+    }
+
+    /// An idle connection, or a new one opened before `deadline`.
+    pub(crate) fn get(&self, deadline: Instant) -> Result<Conn<'_>> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.connect(deadline)?,
+        };
+        Ok(Conn {
+            pool: self,
+            conn: Some(conn),
+        })
+    }
+
+    fn data_info(&self, host: String, port: u16, tls: bool) -> ConnectionInfo {
+        let addr = if tls {
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(host, port)
+        };
+        ConnectionInfo {
+            addr,
+            redis: RedisConnectionInfo {
+                db: self.url.db,
+                username: self.url.username.clone(),
+                password: self.url.password.clone(),
+                protocol: ProtocolVersion::RESP2,
+            },
+        }
+    }
+
+    fn connect(&self, deadline: Instant) -> Result<redis::Connection> {
+        match &self.url.servers {
+            Servers::One { host, port, tls } => {
+                open(self.data_info(host.clone(), *port, *tls), deadline)
+            }
+            Servers::Sentinel { sentinels, master } => self.via_sentinels(sentinels, master, deadline),
+        }
+    }
+
+    /// Asks each Sentinel in turn for the primary named `master` and
+    /// connects to the first answer that says ROLE = master (a Sentinel may
+    /// lag a failover; the client guidelines ask for this check).
+    fn via_sentinels(
+        &self,
+        sentinels: &[(String, u16)],
+        master: &str,
+        deadline: Instant,
+    ) -> Result<redis::Connection> {
+        let mut last = Error::Io(libc::EHOSTUNREACH);
+        for (host, port) in sentinels {
+            let info = ConnectionInfo {
+                addr: ConnectionAddr::Tcp(host.clone(), *port),
+                redis: RedisConnectionInfo::default(),
+            };
+            let attempt = (|| {
+                let mut s = open(info, deadline)?;
+                let addr: Option<(String, u16)> = query(
+                    &mut s,
+                    redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(master),
+                    deadline,
+                )?;
+                let (mhost, mport) = addr.ok_or(Error::Io(libc::EHOSTUNREACH))?;
+                let mut c = open(self.data_info(mhost, mport, false), deadline)?;
+                let role: Vec<Value> = query(&mut c, &redis::cmd("ROLE"), deadline)?;
+                match role.first() {
+                    Some(Value::BulkString(r)) if r == b"master" => Ok(c),
+                    _ => Err(Error::Io(libc::EAGAIN)),
+                }
+            })();
+            match attempt {
+                Ok(c) => return Ok(c),
+                Err(e) => last = e,
+            }
+            if left(deadline).is_err() {
+                break;
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Opens one connection (TCP connect, TLS, AUTH, SELECT) before `deadline`.
+fn open(info: ConnectionInfo, deadline: Instant) -> Result<redis::Connection> {
+    let client = redis::Client::open(info).map_err(|e| errors::to_error(&e))?;
+    client
+        .get_connection_with_timeout(left(deadline)?)
+        .map_err(|e| errors::to_error(&e))
+}
+
+/// Runs `cmd` on `c`, waiting at most until `deadline`.
+fn query<T: redis::FromRedisValue>(c: &mut redis::Connection, cmd: &Cmd, deadline: Instant) -> Result<T> {
+    let t = left(deadline)?;
+    let set = c.set_read_timeout(Some(t)).and_then(|_| c.set_write_timeout(Some(t)));
+    set.and_then(|_| cmd.query(c)).map_err(|e| errors::to_error(&e))
+}
+
+/// A connection borrowed from the pool; it goes back when dropped, unless
+/// a call on it failed in a way that leaves it unusable.
+pub(crate) struct Conn<'p> {
+    pool: &'p Pool,
+    conn: Option<redis::Connection>,
+}
+
+impl Conn<'_> {
+    /// Sends `cmd` and reads its answer before `deadline`. The raw error is
+    /// returned so callers can tell "function missing" from the rest.
+    pub(crate) fn run(&mut self, cmd: &Cmd, deadline: Instant) -> std::result::Result<Value, Failure> {
+        let t = left(deadline).map_err(Failure::Local)?;
+        let c = self.conn.as_mut().ok_or(Failure::Local(Error::Io(libc::ECONNRESET)))?;
+        let r = c
+            .set_read_timeout(Some(t))
+            .and_then(|_| c.set_write_timeout(Some(t)))
+            .and_then(|_| cmd.query::<Value>(c));
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if errors::breaks_connection(&e) {
+                    self.conn = None;
+                }
+                Err(Failure::Server(e))
+            }
+        }
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < IDLE_MAX {
+                idle.push(c);
+            }
+        }
+    }
+}
+
+/// Why a call got no usable answer.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Decided here (deadline passed, connection gone).
+    Local(Error),
+    /// What the network or the server said.
+    Server(redis::RedisError),
+}
+
+impl Failure {
+    pub(crate) fn to_error(&self) -> Error {
+        match self {
+            Failure::Local(e) => *e,
+            Failure::Server(e) => errors::to_error(e),
+        }
+    }
+}
