@@ -4,6 +4,7 @@ use super::panic::guard;
 use super::ptr::{table_ref, Out};
 use super::status::es_status;
 use super::types::es_config;
+use super::backend::Backend;
 use crate::{Config, Table};
 
 /// A table of engines and tickets (opaque; see `es_table_new`).
@@ -14,19 +15,21 @@ use crate::{Config, Table};
 /// `es_table_free`, which must not race with any other call on the table,
 /// and after which the pointer must not be used again.
 pub struct es_table {
-    table: Table,
+    table: Backend,
 }
 
 impl es_table {
     /// Moves `table` to the heap and hands it out as a C pointer that
     /// `es_table_free` takes back. (Every constructor of the C API, such as
     /// a future shared-table opener, goes through here.)
-    pub(crate) fn into_raw(table: Table) -> *mut es_table {
-        Box::into_raw(Box::new(es_table { table }))
+    pub(crate) fn into_raw(table: impl Into<Backend>) -> *mut es_table {
+        Box::into_raw(Box::new(es_table {
+            table: table.into(),
+        }))
     }
 
-    /// The Rust table behind the C handle.
-    pub(crate) fn table(&self) -> &Table {
+    /// The table behind the C handle (local or remote).
+    pub(crate) fn table(&self) -> &Backend {
         &self.table
     }
 }
