@@ -624,7 +624,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn shared_table_matches_model(cfg in config(), ops in proptest::collection::vec(op(), 1..120)) {
