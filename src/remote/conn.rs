@@ -49,6 +49,7 @@ impl Pool {
     /// An idle connection, or a new one opened before `deadline`.
     pub(crate) fn get(&self, deadline: Instant) -> Result<Conn<'_>> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = idle.is_some();
         let conn = match idle {
             Some(c) => c,
             None => self.connect(deadline)?,
@@ -56,7 +57,13 @@ impl Pool {
         Ok(Conn {
             pool: self,
             conn: Some(conn),
+            pooled,
         })
+    }
+
+    /// Drops every idle connection (after one turned out dead).
+    pub(crate) fn flush(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     fn data_info(&self, host: String, port: u16, tls: bool) -> ConnectionInfo {
@@ -152,9 +159,15 @@ fn query<T: redis::FromRedisValue>(c: &mut redis::Connection, cmd: &Cmd, deadlin
 pub(crate) struct Conn<'p> {
     pool: &'p Pool,
     conn: Option<redis::Connection>,
+    pooled: bool,
 }
 
 impl Conn<'_> {
+    /// Whether it was idle in the pool (so the server may have closed it).
+    pub(crate) fn was_pooled(&self) -> bool {
+        self.pooled
+    }
+
     /// Sends `cmd` and reads its answer before `deadline`. The raw error is
     /// returned so callers can tell "function missing" from the rest.
     pub(crate) fn run(&mut self, cmd: &Cmd, deadline: Instant) -> std::result::Result<Value, Failure> {

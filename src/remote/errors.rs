@@ -32,6 +32,12 @@ pub(crate) fn unknown_command(e: &RedisError) -> bool {
     e.to_string().contains("unknown command")
 }
 
+/// Whether the connection was closed under us (reset, end of stream,
+/// broken pipe).
+pub(crate) fn dropped(e: &RedisError) -> bool {
+    e.is_connection_dropped()
+}
+
 /// Whether the connection must not be used again after `e`.
 pub(crate) fn breaks_connection(e: &RedisError) -> bool {
     e.is_io_error()

@@ -65,6 +65,9 @@ impl std::fmt::Debug for RemoteTable {
     }
 }
 
+/// The library's functions that write nothing (safe to send twice).
+const READ_ONLY: [&str; 5] = ["es_find", "es_stats", "es_snapshot", "es_counts", "es_beat"];
+
 /// What the table handle and its session thread share.
 pub(crate) struct Core {
     pool: Pool,
@@ -128,10 +131,16 @@ impl Core {
     /// One library call: one round trip, plus (rarely) loading the library
     /// when the server lost it, or creating the table again when it is
     /// gone (`recreate`), all within one timeout.
+    ///
+    /// A read-only call (`es_find`, `es_stats`, ...) that fails on a pooled
+    /// connection the server closed meanwhile (a restart, a failover) is
+    /// retried once on a new connection; a call that writes is not (it may
+    /// have taken effect) and returns `Io`.
     fn call(&self, func: &str, args: &[&[u8]], recreate: bool) -> Result<Reply> {
         let deadline = Instant::now() + self.pool.timeout();
         let mut conn = self.pool.get(deadline)?;
         let (mut reloaded, mut reopened) = (false, false);
+        let mut retry = READ_ONLY.contains(&func);
         loop {
             match fcall(&mut conn, func, &self.prefix, args, deadline) {
                 Ok(v) => {
@@ -148,7 +157,19 @@ impl Core {
                     reloaded = true;
                     library::load(&mut conn, deadline)?;
                 }
-                Err(f) => return Err(library::diagnose(&mut conn, &f, deadline)),
+                Err(Failure::Server(e)) if retry && conn.was_pooled() && errors::dropped(&e) => {
+                    retry = false;
+                    drop(conn);
+                    self.pool.flush();
+                    conn = self.pool.get(deadline)?;
+                }
+                Err(f) => {
+                    if matches!(&f, Failure::Server(e) if errors::dropped(e)) {
+                        // The others idle since the same event are likely dead too.
+                        self.pool.flush();
+                    }
+                    return Err(library::diagnose(&mut conn, &f, deadline));
+                }
             }
         }
     }

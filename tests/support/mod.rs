@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod fake_server;
 pub mod redis_server;

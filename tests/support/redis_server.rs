@@ -76,10 +76,18 @@ impl RedisServer {
     /// come up (the port was taken meanwhile).
     fn launch(&mut self) -> bool {
         let mut cmd = Command::new(binary().expect("redis-server"));
-        cmd.args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--daemonize", "no", "--loglevel", "warning", "--logfile", ""])
-            .args(&self.extra)
+        // A config file (a Sentinel's) must be the first argument.
+        let (file, extra) = match self.extra.first() {
+            Some(f) if !f.starts_with("--") => (Some(f), &self.extra[1..]),
+            _ => (None, &self.extra[..]),
+        };
+        cmd.args(file)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--daemonize", "no", "--loglevel", "warning", "--logfile", ""]);
+        if !extra.iter().any(|a| a == "--sentinel") {
+            cmd.args(["--save", "", "--appendonly", "no"]);
+        }
+        cmd.args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
