@@ -63,9 +63,9 @@ pub use engines::{EngineSpec, KEY_MAX};
 pub use error::{Error, Result};
 pub use guard::TicketGuard;
 pub use handle::{Engine, Ticket, MAX_ENGINES, MAX_TICKETS};
-pub use reserve::Reservation;
 #[cfg(not(loom))]
 pub use remote::RemoteTable;
+pub use reserve::Reservation;
 #[cfg(not(loom))]
 pub use shm::SharedView;
 pub use stats::{EngineStats, TicketCounts};

@@ -36,8 +36,17 @@ macro_rules! server {
 
 #[test]
 fn malformed_urls_names_and_configs_are_invalid() {
-    for url in ["", "localhost:6379", "redis://h:0", "redis://h?timeout_ms=0", "redis://h?x=1"] {
-        assert_eq!(RemoteTable::open(url, "t", Some(&cfg())).unwrap_err(), Error::Invalid);
+    for url in [
+        "",
+        "localhost:6379",
+        "redis://h:0",
+        "redis://h?timeout_ms=0",
+        "redis://h?x=1",
+    ] {
+        assert_eq!(
+            RemoteTable::open(url, "t", Some(&cfg())).unwrap_err(),
+            Error::Invalid
+        );
         assert_eq!(RemoteTable::unlink(url, "t").unwrap_err(), Error::Invalid);
     }
     for name in ["", "a b", "a{b}", &"n".repeat(65)] {
@@ -56,7 +65,10 @@ fn malformed_urls_names_and_configs_are_invalid() {
 fn open_create_and_config_rules() {
     let s = server!();
     let url = s.url();
-    assert_eq!(RemoteTable::open(&url, "t", None).unwrap_err(), Error::NotFound);
+    assert_eq!(
+        RemoteTable::open(&url, "t", None).unwrap_err(),
+        Error::NotFound
+    );
     assert_eq!(RemoteTable::unlink(&url, "t").unwrap_err(), Error::NotFound);
     let a = RemoteTable::open(&url, "t", Some(&cfg())).unwrap();
     assert_eq!(*a.config(), cfg());
@@ -66,7 +78,10 @@ fn open_create_and_config_rules() {
         max_tickets: 17,
         ..cfg()
     };
-    assert_eq!(RemoteTable::open(&url, "t", Some(&other)).unwrap_err(), Error::Invalid);
+    assert_eq!(
+        RemoteTable::open(&url, "t", Some(&other)).unwrap_err(),
+        Error::Invalid
+    );
     assert_ne!(a.session_id(), b.session_id());
     // Two handles, one table.
     let e = a.add_engine(b"e", 1).unwrap();
@@ -78,7 +93,10 @@ fn open_create_and_config_rules() {
     b.release(r.ticket).unwrap();
     // Unlink: the table is gone; open handles recreate it, empty.
     RemoteTable::unlink(&url, "t").unwrap();
-    assert_eq!(RemoteTable::open(&url, "t", None).unwrap_err(), Error::NotFound);
+    assert_eq!(
+        RemoteTable::open(&url, "t", None).unwrap_err(),
+        Error::NotFound
+    );
     assert_eq!(a.find_engine(b"e"), Err(Error::NotFound));
     assert_eq!(a.engine_stats(e), Err(Error::Stale));
     assert_eq!(*RemoteTable::open(&url, "t", None).unwrap().config(), cfg());
@@ -120,14 +138,26 @@ fn handles_stay_unique_when_the_server_loses_writes() {
     let all: Vec<Vec<u8>> = c.keys("es:{t}:*").unwrap();
     let _: () = c.del(all).unwrap();
     for (k, d) in keys.iter().zip(&dumps) {
-        let _: () = redis::cmd("RESTORE").arg(k).arg(0).arg(d).query(&mut c).unwrap();
+        let _: () = redis::cmd("RESTORE")
+            .arg(k)
+            .arg(0)
+            .arg(d)
+            .query(&mut c)
+            .unwrap();
     }
     for _ in 0..2 {
         let again = t.reserve().unwrap().unwrap();
         assert_eq!(again.engine, e);
-        assert_ne!(again.ticket, lost.ticket, "a lost handle is never issued again");
+        assert_ne!(
+            again.ticket, lost.ticket,
+            "a lost handle is never issued again"
+        );
     }
-    assert_eq!(t.commit(lost.ticket), Err(Error::Stale), "the lost reservation is detected");
+    assert_eq!(
+        t.commit(lost.ticket),
+        Err(Error::Stale),
+        "the lost reservation is detected"
+    );
     assert_eq!(t.engine_stats(e).unwrap().pending, 2);
 }
 
@@ -176,9 +206,17 @@ fn garbage_answers_are_eproto() {
 fn nothing_waits_longer_than_the_timeout() {
     let silent = FakeServer::start(Arc::new(|_: &[Vec<u8>]| None));
     let start = Instant::now();
-    let e = RemoteTable::open(&format!("{}?timeout_ms=200", silent.url()), "t", Some(&cfg()));
+    let e = RemoteTable::open(
+        &format!("{}?timeout_ms=200", silent.url()),
+        "t",
+        Some(&cfg()),
+    );
     assert_eq!(e.unwrap_err(), Error::Io(libc::ETIMEDOUT));
-    assert!(start.elapsed() < Duration::from_millis(1000), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        start.elapsed()
+    );
 
     let s = server!();
     let t = RemoteTable::open(&format!("{}?timeout_ms=200", s.url()), "t", Some(&cfg())).unwrap();
@@ -187,7 +225,11 @@ fn nothing_waits_longer_than_the_timeout() {
     let start = Instant::now();
     assert_eq!(t.reserve(), Err(Error::Io(libc::ETIMEDOUT)));
     assert_eq!(t.engine_stats(e), Err(Error::Io(libc::ETIMEDOUT)));
-    assert!(start.elapsed() < Duration::from_millis(1000), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        start.elapsed()
+    );
     s.pause(false);
     // The pool dropped the timed-out connections; the table works again.
     // The reservation that timed out did take effect once the server woke
@@ -218,7 +260,10 @@ fn garbage_in_the_key_space_is_corrupt() {
     for name in ["str", "foreign", "future"] {
         let e = RemoteTable::open(&url, name, Some(&cfg())).unwrap_err();
         assert_eq!(e, Error::Corrupt, "{name}");
-        assert_eq!(RemoteTable::open(&url, name, None).unwrap_err(), Error::Corrupt);
+        assert_eq!(
+            RemoteTable::open(&url, name, None).unwrap_err(),
+            Error::Corrupt
+        );
     }
     // A valid table whose other keys were overwritten.
     let t = RemoteTable::open(&url, "t", Some(&cfg())).unwrap();
@@ -242,11 +287,22 @@ fn a_library_of_another_major_is_left_alone() {
     let mut c = s.client();
     let other = "#!lua name=engine_slots\n\
         redis.register_function('es_version', function() return {2, 0} end)\n";
-    let _: () = redis::cmd("FUNCTION").arg("LOAD").arg(other).query(&mut c).unwrap();
+    let _: () = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(other)
+        .query(&mut c)
+        .unwrap();
     let e = RemoteTable::open(&s.url(), "t", Some(&cfg())).unwrap_err();
     assert_eq!(e, Error::Io(libc::EPROTO));
-    let code: String = redis::cmd("FUNCTION").arg("LIST").query::<redis::Value>(&mut c).map(|v| format!("{v:?}")).unwrap();
-    assert!(code.contains("es_version") && !code.contains("es_reserve"), "not replaced");
+    let code: String = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .query::<redis::Value>(&mut c)
+        .map(|v| format!("{v:?}"))
+        .unwrap();
+    assert!(
+        code.contains("es_version") && !code.contains("es_reserve"),
+        "not replaced"
+    );
 }
 
 #[test]
@@ -260,11 +316,18 @@ fn tickets_of_a_dropped_table_come_back_after_its_session() {
     gone.commit(a.ticket).unwrap();
     gone.reserve().unwrap().unwrap();
     drop(gone);
-    assert_eq!(keep.reclaim_expired(), Ok(0), "the session is still running");
+    assert_eq!(
+        keep.reclaim_expired(),
+        Ok(0),
+        "the session is still running"
+    );
     assert_eq!(keep.reserve(), Ok(None));
     std::thread::sleep(Duration::from_millis(400));
     // No room: reserve reclaims the dead session's tickets itself.
-    let r = keep.reserve().unwrap().expect("the dead session's slots came back");
+    let r = keep
+        .reserve()
+        .unwrap()
+        .expect("the dead session's slots came back");
     assert_eq!(keep.release(a.ticket), Err(Error::Stale));
     let st = keep.engine_stats(e).unwrap();
     assert_eq!((st.active, st.pending, st.expired_total), (0, 1, 0));

@@ -63,10 +63,7 @@ impl Shadow {
             )
         };
         assert_ne!(p, libc::MAP_FAILED);
-        Shadow {
-            ptr: p.cast(),
-            n,
-        }
+        Shadow { ptr: p.cast(), n }
     }
     fn at(&self, i: usize) -> &AtomicU32 {
         assert!(i < self.n);
@@ -180,7 +177,13 @@ fn threads_share_one_table_without_overcommit_or_leak() {
 
 fn spawn(role: &str, url: &str, name: &str, shadow: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .args([
+            "child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
         .env("ES_REMOTE_ROLE", role)
         .env("ES_REMOTE_URL", url)
         .env("ES_REMOTE_NAME", name)
@@ -198,7 +201,10 @@ fn child_entry() {
     };
     let url = std::env::var("ES_REMOTE_URL").unwrap();
     let name = std::env::var("ES_REMOTE_NAME").unwrap();
-    let shadow = Shadow::open(Path::new(&std::env::var("ES_REMOTE_SHADOW").unwrap()), ENGINES);
+    let shadow = Shadow::open(
+        Path::new(&std::env::var("ES_REMOTE_SHADOW").unwrap()),
+        ENGINES,
+    );
     let t = RemoteTable::open(&url, &name, None).unwrap();
     match role.as_str() {
         "churn" => {
@@ -230,7 +236,9 @@ fn processes_share_one_table_without_overcommit_or_leak() {
     let t = setup(&url, "procs", Policy::LeastLoaded);
     let path = temp("procs");
     let shadow = Shadow::open(&path, ENGINES);
-    let kids: Vec<Child> = (0..4).map(|_| spawn("churn", &url, "procs", &path)).collect();
+    let kids: Vec<Child> = (0..4)
+        .map(|_| spawn("churn", &url, "procs", &path))
+        .collect();
     // The parent churns too, at the same time.
     let mut over = churn(&t, &shadow, 100, 7);
     for k in kids {
@@ -278,11 +286,17 @@ fn a_killed_client_loses_its_tickets_after_its_session() {
         if t.reclaim_expired().unwrap() == 3 {
             break;
         }
-        assert!(killed_at.elapsed() < Duration::from_secs(5), "never reclaimed");
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(5),
+            "never reclaimed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let waited = killed_at.elapsed();
-    assert!(waited >= Duration::from_millis(300), "reclaimed too early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "reclaimed too early: {waited:?}"
+    );
     let st = t.engine_stats(e).unwrap();
     assert_eq!((st.active, st.pending), (0, 0));
     assert_eq!(t.ticket_counts().unwrap().free, 256);

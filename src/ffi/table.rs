@@ -1,10 +1,10 @@
 //! The opaque `es_table`: creating, freeing and inspecting a table.
 
+use super::backend::Backend;
 use super::panic::guard;
 use super::ptr::{table_ref, Out};
 use super::status::es_status;
 use super::types::es_config;
-use super::backend::Backend;
 use crate::{Config, Table};
 
 /// A table of engines and tickets (opaque; see `es_table_new`).

@@ -93,7 +93,9 @@ impl Pool {
             Servers::One { host, port, tls } => {
                 open(self.data_info(host.clone(), *port, *tls), deadline)
             }
-            Servers::Sentinel { sentinels, master } => self.via_sentinels(sentinels, master, deadline),
+            Servers::Sentinel { sentinels, master } => {
+                self.via_sentinels(sentinels, master, deadline)
+            }
         }
     }
 
@@ -116,7 +118,9 @@ impl Pool {
                 let mut s = open(info, deadline)?;
                 let addr: Option<(String, u16)> = query(
                     &mut s,
-                    redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(master),
+                    redis::cmd("SENTINEL")
+                        .arg("get-master-addr-by-name")
+                        .arg(master),
                     deadline,
                 )?;
                 let (mhost, mport) = addr.ok_or(Error::Io(libc::EHOSTUNREACH))?;
@@ -148,10 +152,17 @@ fn open(info: ConnectionInfo, deadline: Instant) -> Result<redis::Connection> {
 }
 
 /// Runs `cmd` on `c`, waiting at most until `deadline`.
-fn query<T: redis::FromRedisValue>(c: &mut redis::Connection, cmd: &Cmd, deadline: Instant) -> Result<T> {
+fn query<T: redis::FromRedisValue>(
+    c: &mut redis::Connection,
+    cmd: &Cmd,
+    deadline: Instant,
+) -> Result<T> {
     let t = left(deadline)?;
-    let set = c.set_read_timeout(Some(t)).and_then(|_| c.set_write_timeout(Some(t)));
-    set.and_then(|_| cmd.query(c)).map_err(|e| errors::to_error(&e))
+    let set = c
+        .set_read_timeout(Some(t))
+        .and_then(|_| c.set_write_timeout(Some(t)));
+    set.and_then(|_| cmd.query(c))
+        .map_err(|e| errors::to_error(&e))
 }
 
 /// A connection borrowed from the pool; it goes back when dropped, unless
@@ -170,9 +181,16 @@ impl Conn<'_> {
 
     /// Sends `cmd` and reads its answer before `deadline`. The raw error is
     /// returned so callers can tell "function missing" from the rest.
-    pub(crate) fn run(&mut self, cmd: &Cmd, deadline: Instant) -> std::result::Result<Value, Failure> {
+    pub(crate) fn run(
+        &mut self,
+        cmd: &Cmd,
+        deadline: Instant,
+    ) -> std::result::Result<Value, Failure> {
         let t = left(deadline).map_err(Failure::Local)?;
-        let c = self.conn.as_mut().ok_or(Failure::Local(Error::Io(libc::ECONNRESET)))?;
+        let c = self
+            .conn
+            .as_mut()
+            .ok_or(Failure::Local(Error::Io(libc::ECONNRESET)))?;
         let r = c
             .set_read_timeout(Some(t))
             .and_then(|_| c.set_write_timeout(Some(t)))

@@ -23,7 +23,8 @@ use redis::{ErrorKind, RedisError};
 /// Whether the server said the function (library) is not loaded: a server
 /// restarted without persistence, or one nobody loaded it into yet.
 pub(crate) fn function_missing(e: &RedisError) -> bool {
-    e.kind() == ErrorKind::ResponseError && e.detail().is_some_and(|d| d.contains("Function not found"))
+    e.kind() == ErrorKind::ResponseError
+        && e.detail().is_some_and(|d| d.contains("Function not found"))
         || e.to_string().contains("Function not found")
 }
 
@@ -98,7 +99,10 @@ mod tests {
     #[test]
     fn mapping() {
         let io = |k| RedisError::from(std::io::Error::from(k));
-        assert_eq!(to_error(&io(std::io::ErrorKind::TimedOut)), Error::Io(libc::ETIMEDOUT));
+        assert_eq!(
+            to_error(&io(std::io::ErrorKind::TimedOut)),
+            Error::Io(libc::ETIMEDOUT)
+        );
         assert_eq!(
             to_error(&io(std::io::ErrorKind::ConnectionRefused)),
             Error::Io(libc::ECONNREFUSED)

@@ -71,7 +71,12 @@ mod tests {
             assert_eq!(engine_hex(Engine::from_raw(raw)), None, "{raw:x}");
             assert_eq!(ticket_hex(Ticket::from_raw(raw)), None, "{raw:x}");
         }
-        for bad in [&b"e9c122d66e90000"[..], b"e9c122d66e90000g", b"a000000000000001", b""] {
+        for bad in [
+            &b"e9c122d66e90000"[..],
+            b"e9c122d66e90000g",
+            b"a000000000000001",
+            b"",
+        ] {
             assert!(parse_engine(bad).is_err());
         }
     }

@@ -112,7 +112,10 @@ fn open_on(
         .map_err(|f| library::diagnose(conn, &f, deadline))?;
     let r = Reply::parse(v)?;
     r.check()?;
-    let n = |i| r.int(i).and_then(|v| u32::try_from(v).map_err(|_| reply::garbled()));
+    let n = |i| {
+        r.int(i)
+            .and_then(|v| u32::try_from(v).map_err(|_| reply::garbled()))
+    };
     Ok(Config {
         max_engines: n(1)?,
         max_tickets: n(2)?,
@@ -176,13 +179,18 @@ impl Core {
 
     /// Renews the session (the heartbeat).
     pub(crate) fn renew(&self) -> Result<()> {
-        self.call("es_beat", &[self.sid.as_bytes(), self.session_ms.as_bytes()], false)?
-            .check()
+        self.call(
+            "es_beat",
+            &[self.sid.as_bytes(), self.session_ms.as_bytes()],
+            false,
+        )?
+        .check()
     }
 
     /// Ends the session if it holds no ticket.
     pub(crate) fn close(&self) -> Result<()> {
-        self.call("es_close", &[self.sid.as_bytes()], false)?.check()
+        self.call("es_close", &[self.sid.as_bytes()], false)?
+            .check()
     }
 }
 
@@ -253,7 +261,12 @@ impl RemoteTable {
         let config = {
             let mut conn = pool.get(deadline)?;
             library::ensure(&mut conn, &prefix, deadline)?;
-            open_on(&mut conn, &prefix, &open_args(&sid, &session_ms, config), deadline)?
+            open_on(
+                &mut conn,
+                &prefix,
+                &open_args(&sid, &session_ms, config),
+                deadline,
+            )?
         };
         let core = Arc::new(Core {
             pool,
@@ -395,7 +408,12 @@ impl RemoteTable {
         let core = &self.core;
         let r = self.call(
             "es_reserve",
-            &[core.sid.as_bytes(), core.session_ms.as_bytes(), nonce.as_bytes(), target],
+            &[
+                core.sid.as_bytes(),
+                core.session_ms.as_bytes(),
+                nonce.as_bytes(),
+                target,
+            ],
         )?;
         match r.status() {
             OK => Ok(Some(Reservation {

@@ -30,11 +30,7 @@ pub const NAME_MAX: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Servers {
     /// One server, plain TCP or TLS.
-    One {
-        host: String,
-        port: u16,
-        tls: bool,
-    },
+    One { host: String, port: u16, tls: bool },
     /// The primary that these Sentinels name `master`.
     Sentinel {
         sentinels: Vec<(String, u16)>,

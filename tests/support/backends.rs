@@ -9,8 +9,8 @@
 
 use super::redis_server::RedisServer;
 use engine_slots::{
-    Clock, Config, Engine, EngineSpec, EngineStats, ManualClock, RemoteTable, Reservation,
-    Result, Table, Ticket, TicketCounts,
+    Clock, Config, Engine, EngineSpec, EngineStats, ManualClock, RemoteTable, Reservation, Result,
+    Table, Ticket, TicketCounts,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -206,15 +206,17 @@ impl Backend {
                 let clock = ManualClock::new(start_ms);
                 let path = self.dir.join(format!("t{n}"));
                 let _ = std::fs::remove_file(&path);
-                let t = Table::open_shared_with_clock(&path, Some(&cfg), Clock::Manual(clock.clone()))
-                    .unwrap();
+                let t =
+                    Table::open_shared_with_clock(&path, Some(&cfg), Clock::Manual(clock.clone()))
+                        .unwrap();
                 let _ = std::fs::remove_file(&path);
                 Box::new(LocalSlots { t, clock })
             }
             Kind::Remote => {
                 let name = format!("t{n}");
                 let url = self.url();
-                let t = RemoteTable::open(&format!("{url}?timeout_ms=5000"), &name, Some(&cfg)).unwrap();
+                let t = RemoteTable::open(&format!("{url}?timeout_ms=5000"), &name, Some(&cfg))
+                    .unwrap();
                 t.set_test_clock(Some(start_ms)).unwrap();
                 Box::new(RemoteSlots { t })
             }

@@ -83,7 +83,14 @@ impl RedisServer {
         };
         cmd.args(file)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--daemonize", "no", "--loglevel", "warning", "--logfile", ""]);
+            .args([
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+                "--logfile",
+                "",
+            ]);
         if !extra.iter().any(|a| a == "--sentinel") {
             cmd.args(["--save", "", "--appendonly", "no"]);
         }
