@@ -34,8 +34,10 @@ impl Heartbeat {
                 let (lock, cv) = &*flag;
                 let mut stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
                 loop {
+                    // The flag is checked before waiting: a stop that came
+                    // before this thread first waited is not missed.
                     let (s, _) = cv
-                        .wait_timeout(stopped, period)
+                        .wait_timeout_while(stopped, period, |stop| !*stop)
                         .unwrap_or_else(|p| p.into_inner());
                     stopped = s;
                     if *stopped {
