@@ -38,8 +38,14 @@ local NO_TABLE = 100 -- the table does not exist (never created, unlinked, lost)
 local POLICY_LEAST_LOADED, POLICY_FILL_FIRST, POLICY_TWO_CHOICES = 0, 1, 2
 
 local GEN_SPACE = 1099511627776 -- 2^40
-local TIER = 16777216 -- 2^24: an unhealthy engine's score offset
-local QUANT = 8388608 -- 2^23 > 2047^2: load/capacity as an exact-order integer
+-- load/capacity as an integer that keeps the exact order of the fractions:
+-- floor(load * QUANT / capacity) with QUANT > MAX_CAPACITY^2 (two different
+-- fractions differ by at least 1/MAX_CAPACITY^2).
+local QUANT = 2
+while QUANT <= MAX_CAPACITY * MAX_CAPACITY do
+  QUANT = QUANT * 2
+end
+local TIER = 2 * QUANT -- an unhealthy engine's score offset
 
 local function corrupt(what)
   error({ err = 'ESCORRUPT ' .. what })
@@ -104,24 +110,37 @@ local function new_gen(nonce, now_us, prev)
   return s
 end
 
--- The table's clocks: (lease ms, lease us, real us). Leases and the
--- least-recently-reserved order run on the test clock when its key exists
--- (tests), else on TIME; sessions and generations always use TIME.
-local function clock(p)
-  local t = redis.call('TIME')
-  local real_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local c = redis.call('GET', p .. ':clock')
-  if c then
-    local ms = tonumber(c)
-    if ms == nil or ms < 0 or ms ~= math.floor(ms) then
-      corrupt('test clock')
-    end
-    return ms, ms * 1000, real_us
+-- The table's clocks, read when first needed (TIME is a call): the lease
+-- clock (leases and the least-recently-reserved order) is the test clock
+-- when the meta field clk is set (tests), else TIME; the real clock
+-- (sessions, generations) is always TIME.
+local function real_us(t)
+  if not t.real then
+    local tm = redis.call('TIME')
+    t.real = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
   end
-  return math.floor(real_us / 1000), real_us, real_us
+  return t.real
 end
 
-local META = { 'fmt', 'me', 'mt', 'dc', 'pl', 'al', 'po', 'eh', 'tn', 'tp', 'ta' }
+local function real_ms(t)
+  return math.floor(real_us(t) / 1000)
+end
+
+local function now_us(t)
+  if t.clk then
+    return t.clk * 1000
+  end
+  return real_us(t)
+end
+
+local function now_ms(t)
+  if t.clk then
+    return t.clk
+  end
+  return real_ms(t)
+end
+
+local META = { 'fmt', 'me', 'mt', 'dc', 'pl', 'al', 'po', 'eh', 'tn', 'tp', 'ta', 'clk' }
 
 -- Reads the meta hash: (table, nil) or (nil, status).
 local function read_meta(p)
@@ -139,7 +158,13 @@ local function read_meta(p)
     return nil, CORRUPT -- another data format (or version)
   end
   local t = { p = p }
-  for i = 2, #META do
+  if m[12] then
+    t.clk = tonumber(m[12])
+    if t.clk == nil or t.clk < 0 or t.clk ~= math.floor(t.clk) then
+      return nil, CORRUPT
+    end
+  end
+  for i = 2, #META - 1 do
     local n = tonumber(m[i])
     if n == nil or n ~= math.floor(n) or n < 0 then
       return nil, CORRUPT
@@ -153,14 +178,9 @@ local function read_meta(p)
   return t
 end
 
--- The table named by keys[1] with its clock read: (table, nil) or (nil, status).
+-- The table named by keys[1]: (table, nil) or (nil, status).
 local function open_table(keys)
-  local t, st = read_meta(keys[1])
-  if not t then
-    return nil, st
-  end
-  t.now_ms, t.now_us, t.real_us = clock(t.p)
-  return t
+  return read_meta(keys[1])
 end
 
 local function pending_lease(t)
@@ -181,7 +201,18 @@ local function check_session(sid, ms)
 end
 
 local function session_touch(t, sid, ms)
-  redis.call('ZADD', t.p .. ':sess', 'GT', fmt_int(math.floor(t.real_us / 1000) + ms), sid)
+  redis.call('ZADD', t.p .. ':sess', 'GT', fmt_int(real_ms(t) + ms), sid)
+end
+
+-- Forgets a few dead sessions that hold no ticket (those that do wait for
+-- reclaim), so sessions of clients that died idle do not pile up.
+local function prune_sessions(t)
+  local now = fmt_int(real_ms(t))
+  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', t.p .. ':sess', '-inf', now, 'LIMIT', 0, 16)) do
+    if redis.call('EXISTS', t.p .. ':s:' .. sid) == 0 then
+      redis.call('ZREM', t.p .. ':sess', sid)
+    end
+  end
 end
 
 ----------------------------------------------------------------- engines --
@@ -353,7 +384,7 @@ local function resolve_ticket(t, h, st)
 end
 
 local function lease_over(t, k)
-  return k.dl ~= 0 and t.now_ms >= k.dl
+  return k.dl ~= 0 and now_ms(t) >= k.dl
 end
 
 -- The ticket's engine if it is still the one the ticket counts on.
@@ -399,7 +430,7 @@ end
 -- at most `budget`; returns how many. O(k log n) for k reclaimed.
 local function reclaim(t, budget)
   local n = 0
-  local due = redis.call('ZRANGEBYSCORE', t.p .. ':dl', '-inf', fmt_int(t.now_ms), 'LIMIT', 0, budget)
+  local due = redis.call('ZRANGEBYSCORE', t.p .. ':dl', '-inf', fmt_int(now_ms(t)), 'LIMIT', 0, budget)
   for _, slot in ipairs(due) do
     local k = load_ticket(t, slot)
     if k then
@@ -409,8 +440,7 @@ local function reclaim(t, budget)
       redis.call('ZREM', t.p .. ':dl', slot)
     end
   end
-  local real_ms = fmt_int(math.floor(t.real_us / 1000))
-  local dead = redis.call('ZRANGEBYSCORE', t.p .. ':sess', '-inf', real_ms, 'LIMIT', 0, 64)
+  local dead = redis.call('ZRANGEBYSCORE', t.p .. ':sess', '-inf', fmt_int(real_ms(t)), 'LIMIT', 0, 64)
   for _, sid in ipairs(dead) do
     if n >= budget then
       break
@@ -491,7 +521,7 @@ local function es_open(keys, args)
       end
     end
   end
-  t.now_ms, t.now_us, t.real_us = clock(p)
+  prune_sessions(t)
   session_touch(t, sid, tonumber(sms))
   return config_reply(t)
 end
@@ -514,7 +544,7 @@ local function es_unlink(keys, args)
   for i = 0, hwm - 1 do
     redis.call('UNLINK', p .. ':e:' .. i)
   end
-  redis.call('UNLINK', p .. ':meta', p .. ':clock', p .. ':keys', p .. ':live', p .. ':efree', p .. ':room',
+  redis.call('UNLINK', p .. ':meta', p .. ':keys', p .. ':live', p .. ':efree', p .. ':room',
     p .. ':tk', p .. ':tfree', p .. ':dl', p .. ':sess')
   if existed then
     return { OK }
@@ -592,7 +622,7 @@ local function es_add(keys, args)
   end
   local prev = redis.call('HGET', t.p .. ':e:' .. slot, 'g')
   local e = {
-    slot = slot, g = new_gen(nonce, t.real_us, prev), k = key, c = cap, a = 0, p = 0, x = ext,
+    slot = slot, g = new_gen(nonce, real_us(t), prev), k = key, c = cap, a = 0, p = 0, x = ext,
     h = args[3] == '1', d = args[6] == '1', pr = prio, l = 0, rt = 0, xt = 0, m = '',
   }
   redis.call('DEL', t.p .. ':e:' .. slot)
@@ -729,7 +759,7 @@ local function es_reserve(keys, args)
   end
   e.p = e.p + 1
   e.rt = e.rt + 1
-  e.l = t.now_us
+  e.l = now_us(t)
   room_update(t, e)
   save_engine(t, e)
 
@@ -743,16 +773,16 @@ local function es_reserve(keys, args)
     slot, prev = tonumber(s), g
   else
     slot = t.tn
-    redis.call('HINCRBY', t.p .. ':meta', 'tn', 1)
+    t.tn = t.tn + 1
   end
   local lease = pending_lease(t)
   local k = {
-    slot = slot, g = new_gen(nonce, t.real_us, prev), st = 'P', es = e.slot, eg = e.g,
-    dl = lease ~= 0 and t.now_ms + lease or 0, sid = sid,
+    slot = slot, g = new_gen(nonce, real_us(t), prev), st = 'P', es = e.slot, eg = e.g,
+    dl = lease ~= 0 and now_ms(t) + lease or 0, sid = sid,
   }
   save_ticket(t, k)
   redis.call('SADD', t.p .. ':s:' .. sid, slot)
-  redis.call('HINCRBY', t.p .. ':meta', 'tp', 1)
+  redis.call('HSET', t.p .. ':meta', 'tp', t.tp + 1, 'tn', t.tn)
   return { OK, make_handle('a', k.g, slot), engine_handle(e) }
 end
 
@@ -781,10 +811,9 @@ local function es_commit(keys, args)
   save_engine(t, e) -- same load: its place in :room does not move
   local lease = active_lease(t)
   k.st = 'A'
-  k.dl = lease ~= 0 and t.now_ms + lease or 0
+  k.dl = lease ~= 0 and now_ms(t) + lease or 0
   save_ticket(t, k)
-  redis.call('HINCRBY', t.p .. ':meta', 'tp', -1)
-  redis.call('HINCRBY', t.p .. ':meta', 'ta', 1)
+  redis.call('HSET', t.p .. ':meta', 'tp', t.tp - 1, 'ta', t.ta + 1)
   return { OK }
 end
 
@@ -832,7 +861,7 @@ local function es_touch(keys, args)
   end
   local lease = active_lease(t)
   if lease ~= 0 then
-    k.dl = math.max(k.dl, t.now_ms + lease)
+    k.dl = math.max(k.dl, now_ms(t) + lease)
     save_ticket(t, k)
   end
   return { OK }
@@ -888,6 +917,26 @@ local function es_counts(keys, args)
   return { OK, t.mt - t.tp - t.ta, t.tp, t.ta }
 end
 
+-- es_test_clock(ms or ''): sets (or clears) the table's test clock: leases
+-- and the least-recently-reserved order then read `ms`, frozen until set
+-- again. For tests only. { OK } or { INVALID }.
+local function es_test_clock(keys, args)
+  local t, st = open_table(keys)
+  if not t then
+    return { st }
+  end
+  if args[1] == nil or args[1] == '' then
+    redis.call('HDEL', t.p .. ':meta', 'clk')
+    return { OK }
+  end
+  local ms = int_arg(args[1], 0, 9007199254740991)
+  if not ms then
+    return { INVALID }
+  end
+  redis.call('HSET', t.p .. ':meta', 'clk', fmt_int(ms))
+  return { OK }
+end
+
 local function register(name, fn, readonly)
   redis.register_function({
     function_name = name,
@@ -914,3 +963,4 @@ register('es_reclaim', es_reclaim)
 register('es_stats', es_stats, true)
 register('es_snapshot', es_snapshot, true)
 register('es_counts', es_counts, true)
+register('es_test_clock', es_test_clock)

@@ -272,7 +272,7 @@ fn garbage_in_the_key_space_is_corrupt() {
     assert_eq!(t.reserve(), Err(Error::Corrupt));
     let _: () = c.hset("es:{t}:e:0", "c", "many").unwrap();
     assert_eq!(t.engine_stats(e), Err(Error::Corrupt));
-    let _: () = c.set("es:{t}:clock", "noon").unwrap();
+    let _: () = c.hset("es:{t}:meta", "clk", "noon").unwrap();
     assert_eq!(t.ticket_counts(), Err(Error::Corrupt));
     // Unlink still clears it all.
     RemoteTable::unlink(&url, "t").unwrap();

@@ -498,24 +498,15 @@ impl RemoteTable {
         })
     }
 
-    /// For tests: runs the table's lease clock from `ms` (milliseconds),
-    /// frozen until set again, instead of the server's `TIME`; `None` goes
-    /// back to `TIME`. It is one key beside the table (`es:{name}:clock`),
-    /// so it moves the clock of every client of the table. Sessions always
-    /// use `TIME`.
+    /// For tests: runs the table's lease clock (leases, and the
+    /// least-recently-reserved order) from `ms` milliseconds, frozen until
+    /// set again, instead of the server's `TIME`; `None` goes back to
+    /// `TIME`. It is a field of the table (`clk` in `es:{name}:meta`), so it
+    /// moves the clock of every client of the table. Sessions always use
+    /// `TIME`.
     pub fn set_test_clock(&self, ms: Option<u64>) -> Result<()> {
-        let key = format!("{}:clock", self.core.prefix);
-        let deadline = Instant::now() + self.core.pool.timeout();
-        let mut conn = self.core.pool.get(deadline)?;
-        let mut cmd = match ms {
-            Some(_) => redis::cmd("SET"),
-            None => redis::cmd("DEL"),
-        };
-        cmd.arg(&key);
-        if let Some(ms) = ms {
-            cmd.arg(ms);
-        }
-        conn.run(&cmd, deadline).map(drop).map_err(|f| f.to_error())
+        let ms = ms.map(|m| m.to_string()).unwrap_or_default();
+        self.call("es_test_clock", &[ms.as_bytes()])?.check()
     }
 }
 
