@@ -140,11 +140,33 @@ local function now_ms(t)
   return real_ms(t)
 end
 
-local META = { 'fmt', 'me', 'mt', 'dc', 'pl', 'al', 'po', 'eh', 'tn', 'tp', 'ta', 'clk' }
+-- The meta hash holds few fields, each one string: every call reads it,
+-- and each element a command takes or returns costs the server about a
+-- microsecond. cfg = "me mt dc pl al po", cnt = "eh tn tp ta".
+local CFG_FIELDS = { 'me', 'mt', 'dc', 'pl', 'al', 'po' }
+local CNT_FIELDS = { 'eh', 'tn', 'tp', 'ta' }
+
+-- The n non-negative integers of a space-separated string, or nil (one
+-- pattern match: Lua loops cost the server more than the data they read).
+local INTS = { '^(%d+)$', nil, nil, '^(%d+) (%d+) (%d+) (%d+)$', nil, '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$' }
+
+local function ints(s, n)
+  if type(s) ~= 'string' then
+    return nil
+  end
+  local out = { s:match(INTS[n]) }
+  if #out ~= n then
+    return nil
+  end
+  for i = 1, n do
+    out[i] = tonumber(out[i])
+  end
+  return out
+end
 
 -- Reads the meta hash: (table, nil) or (nil, status).
 local function read_meta(p)
-  local m = redis.pcall('HMGET', p .. ':meta', unpack(META))
+  local m = redis.pcall('HMGET', p .. ':meta', 'fmt', 'cfg', 'cnt', 'clk')
   if type(m) == 'table' and m.err then
     return nil, CORRUPT -- not a hash
   end
@@ -157,25 +179,35 @@ local function read_meta(p)
   if m[1] ~= FORMAT then
     return nil, CORRUPT -- another data format (or version)
   end
-  local t = { p = p }
-  if m[12] then
-    t.clk = tonumber(m[12])
-    if t.clk == nil or t.clk < 0 or t.clk ~= math.floor(t.clk) then
-      return nil, CORRUPT
-    end
+  local cfg, cnt = ints(m[2], 6), ints(m[3], 4)
+  if not cfg or not cnt then
+    return nil, CORRUPT
   end
-  for i = 2, #META - 1 do
-    local n = tonumber(m[i])
-    if n == nil or n ~= math.floor(n) or n < 0 then
+  local t = { p = p }
+  for i, f in ipairs(CFG_FIELDS) do
+    t[f] = cfg[i]
+  end
+  for i, f in ipairs(CNT_FIELDS) do
+    t[f] = cnt[i]
+  end
+  if m[4] then
+    t.clk = ints(m[4], 1)
+    if not t.clk then
       return nil, CORRUPT
     end
-    t[META[i]] = n
+    t.clk = t.clk[1]
   end
   if t.me < 1 or t.me > MAX_ENGINES or t.mt < 1 or t.mt > MAX_TICKETS or t.po > 2
     or t.dc < 1 or t.dc > MAX_CAPACITY or t.eh > t.me or t.tn > t.mt then
     return nil, CORRUPT
   end
   return t
+end
+
+-- Writes the table's counters back.
+local function save_counts(t)
+  redis.call('HSET', t.p .. ':meta', 'cnt', fmt_int(t.eh) .. ' ' .. fmt_int(t.tn) .. ' '
+    .. fmt_int(t.tp) .. ' ' .. fmt_int(t.ta))
 end
 
 -- The table named by keys[1]: (table, nil) or (nil, status).
@@ -217,41 +249,41 @@ end
 
 ----------------------------------------------------------------- engines --
 
--- Engine record :e:<slot> (a hash): g generation, k key, c capacity,
--- a active, p pending, x external, h healthy, d draining, pr priority,
--- l last reservation (us), rt reserved total, xt expired total,
--- m its member in :room ('' when it has no room). A removed engine's
--- record keeps only g, so the slot's next engine gets another generation.
-local EF = { 'g', 'k', 'c', 'a', 'p', 'x', 'h', 'd', 'pr', 'l', 'rt', 'xt', 'm' }
+-- Engine record :e:<slot>, one string (one element to read and write):
+-- "<g> <c> <a> <p> <x> <h> <d> <pr> <l> <rt> <xt> <m> <k>" = generation
+-- (10 hex), capacity, active, pending, external, healthy (1/0), draining
+-- (1/0), priority, last reservation (us), reserved total, expired total,
+-- its member in :room ('-' when it has no room), and last the key (any
+-- bytes, to the end). A removed engine's record is its generation alone,
+-- so the slot's next engine gets another one.
+local ENGINE_RECORD = '^(%x+) (%d+) (%d+) (%d+) (%d+) ([01]) ([01]) (%-?%d+) (%d+) (%d+) (%d+) (%S+) (.+)$'
 
+-- The live engine in `slot`, or (nil, the slot's last generation).
 local function load_engine(t, slot)
-  local v = redis.call('HMGET', t.p .. ':e:' .. slot, unpack(EF))
-  if not v[2] then
-    return nil, v[1] or ''
+  local v = redis.call('GET', t.p .. ':e:' .. slot)
+  if not v then
+    return nil, nil
   end
-  local what = 'engine ' .. slot
+  local g, c, a, p, x, h, d, pr, l, rt, xt, m, k = v:match(ENGINE_RECORD)
+  if not g then
+    if v:match('^%x+$') then
+      return nil, v
+    end
+    corrupt('engine ' .. slot)
+  end
   return {
-    slot = slot,
-    g = v[1] or corrupt(what),
-    k = v[2],
-    c = int_field(v[3], what),
-    a = int_field(v[4], what),
-    p = int_field(v[5], what),
-    x = int_field(v[6], what),
-    h = v[7] == '1',
-    d = v[8] == '1',
-    pr = int_field(v[9], what),
-    l = int_field(v[10], what),
-    rt = int_field(v[11], what),
-    xt = int_field(v[12], what),
-    m = v[13] or '',
+    slot = slot, g = g, k = k, c = tonumber(c), a = tonumber(a), p = tonumber(p),
+    x = tonumber(x), h = h == '1', d = d == '1', pr = tonumber(pr), l = tonumber(l),
+    rt = tonumber(rt), xt = tonumber(xt), m = m == '-' and '' or m,
   }
 end
 
 local function save_engine(t, e)
-  redis.call('HSET', t.p .. ':e:' .. e.slot, 'g', e.g, 'k', e.k, 'c', e.c, 'a', e.a, 'p', e.p,
-    'x', fmt_int(e.x), 'h', e.h and '1' or '0', 'd', e.d and '1' or '0', 'pr', fmt_int(e.pr),
-    'l', fmt_int(e.l), 'rt', fmt_int(e.rt), 'xt', fmt_int(e.xt), 'm', e.m)
+  redis.call('SET', t.p .. ':e:' .. e.slot, table.concat({
+    e.g, fmt_int(e.c), fmt_int(e.a), fmt_int(e.p), fmt_int(e.x), e.h and '1' or '0',
+    e.d and '1' or '0', fmt_int(e.pr), fmt_int(e.l), fmt_int(e.rt), fmt_int(e.xt),
+    e.m == '' and '-' or e.m, e.k,
+  }, ' '))
 end
 
 -- The live engine behind handle h, or nil.
@@ -419,11 +451,10 @@ local function end_ticket(t, k, expired)
   redis.call('RPUSH', t.p .. ':tfree', k.slot .. ' ' .. k.g)
   if k.st == 'P' then
     t.tp = t.tp - 1
-    redis.call('HINCRBY', t.p .. ':meta', 'tp', -1)
   else
     t.ta = t.ta - 1
-    redis.call('HINCRBY', t.p .. ':meta', 'ta', -1)
   end
+  save_counts(t)
 end
 
 -- Reclaims tickets whose lease is over and the tickets of dead sessions,
@@ -510,8 +541,11 @@ local function es_open(keys, args)
     -- Leftovers of an earlier incarnation (if any) must not leak into this one.
     redis.call('DEL', p .. ':keys', p .. ':live', p .. ':efree', p .. ':room', p .. ':tk', p .. ':tfree',
       p .. ':dl')
-    redis.call('HSET', p .. ':meta', 'fmt', FORMAT, 'me', cfg[1], 'mt', cfg[2], 'dc', cfg[3],
-      'pl', cfg[4], 'al', cfg[5], 'po', cfg[6], 'eh', 0, 'tn', 0, 'tp', 0, 'ta', 0)
+    local c = {}
+    for i = 1, 6 do
+      c[i] = fmt_int(cfg[i])
+    end
+    redis.call('HSET', p .. ':meta', 'fmt', FORMAT, 'cfg', table.concat(c, ' '), 'cnt', '0 0 0 0')
     t = read_meta(p)
   elseif have then
     local mine = { t.me, t.mt, t.dc, t.pl, t.al, t.po }
@@ -531,9 +565,10 @@ local function es_unlink(keys, args)
   local p = keys[1]
   local existed = redis.call('EXISTS', p .. ':meta') == 1
   local hwm = MAX_ENGINES
-  local ok, eh = pcall(redis.call, 'HGET', p .. ':meta', 'eh')
-  if ok and tonumber(eh) then
-    hwm = math.min(tonumber(eh), MAX_ENGINES)
+  local ok, cnt = pcall(redis.call, 'HGET', p .. ':meta', 'cnt')
+  local eh = ok and ints(cnt, 4)
+  if eh then
+    hwm = math.min(eh[1], MAX_ENGINES)
   end
   local ok2, sessions = pcall(redis.call, 'ZRANGE', p .. ':sess', 0, -1)
   if ok2 then
@@ -616,16 +651,16 @@ local function es_add(keys, args)
     redis.call('ZREM', t.p .. ':efree', free[1])
   elseif t.eh < t.me then
     slot = t.eh
-    redis.call('HINCRBY', t.p .. ':meta', 'eh', 1)
+    t.eh = t.eh + 1
+    save_counts(t)
   else
     return { TABLE_FULL }
   end
-  local prev = redis.call('HGET', t.p .. ':e:' .. slot, 'g')
+  local _, prev = load_engine(t, slot)
   local e = {
     slot = slot, g = new_gen(nonce, real_us(t), prev), k = key, c = cap, a = 0, p = 0, x = ext,
     h = args[3] == '1', d = args[6] == '1', pr = prio, l = 0, rt = 0, xt = 0, m = '',
   }
-  redis.call('DEL', t.p .. ':e:' .. slot)
   room_update(t, e)
   save_engine(t, e)
   redis.call('HSET', t.p .. ':keys', key, slot)
@@ -701,8 +736,7 @@ local function es_remove(keys, args)
   redis.call('HDEL', t.p .. ':keys', e.k)
   redis.call('ZREM', t.p .. ':live', e.slot)
   redis.call('ZADD', t.p .. ':efree', e.slot, e.slot)
-  redis.call('DEL', t.p .. ':e:' .. e.slot)
-  redis.call('HSET', t.p .. ':e:' .. e.slot, 'g', e.g)
+  redis.call('SET', t.p .. ':e:' .. e.slot, e.g)
   return { OK }
 end
 
@@ -782,7 +816,8 @@ local function es_reserve(keys, args)
   }
   save_ticket(t, k)
   redis.call('SADD', t.p .. ':s:' .. sid, slot)
-  redis.call('HSET', t.p .. ':meta', 'tp', t.tp + 1, 'tn', t.tn)
+  t.tp = t.tp + 1
+  save_counts(t)
   return { OK, make_handle('a', k.g, slot), engine_handle(e) }
 end
 
@@ -813,7 +848,9 @@ local function es_commit(keys, args)
   k.st = 'A'
   k.dl = lease ~= 0 and now_ms(t) + lease or 0
   save_ticket(t, k)
-  redis.call('HSET', t.p .. ':meta', 'tp', t.tp - 1, 'ta', t.ta + 1)
+  t.tp = t.tp - 1
+  t.ta = t.ta + 1
+  save_counts(t)
   return { OK }
 end
 

@@ -270,7 +270,7 @@ fn garbage_in_the_key_space_is_corrupt() {
     let e = t.add_engine(b"e", 2).unwrap();
     let _: () = c.set("es:{t}:room", "garbage").unwrap();
     assert_eq!(t.reserve(), Err(Error::Corrupt));
-    let _: () = c.hset("es:{t}:e:0", "c", "many").unwrap();
+    let _: () = c.set("es:{t}:e:0", "many things").unwrap();
     assert_eq!(t.engine_stats(e), Err(Error::Corrupt));
     let _: () = c.hset("es:{t}:meta", "clk", "noon").unwrap();
     assert_eq!(t.ticket_counts(), Err(Error::Corrupt));
