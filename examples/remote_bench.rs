@@ -23,7 +23,11 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 
 /// Reserve/commit/release cycles on `t`; per-op latencies.
 fn cycles(t: &RemoteTable, n: usize) -> [Vec<Duration>; 3] {
-    let mut lat = [Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut lat = [
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    ];
     for _ in 0..n {
         let a = Instant::now();
         let r = t.reserve().unwrap().expect("room");
@@ -44,7 +48,8 @@ fn main() {
     let url = match std::env::args().nth(1) {
         Some(u) => u,
         None => {
-            server = redis_server::RedisServer::start_or_skip("remote_bench").expect("redis-server");
+            server =
+                redis_server::RedisServer::start_or_skip("remote_bench").expect("redis-server");
             server.url()
         }
     };
@@ -62,7 +67,10 @@ fn main() {
         t.add_engine(format!("engine-{i}").as_bytes(), 0).unwrap();
     }
     cycles(&t, 500); // warm up
-    let mut c = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
 
     println!("remote table, {ENGINES} engines, least-loaded, {url}");
@@ -90,7 +98,10 @@ fn main() {
         CYCLES as f64 / four.as_secs_f64(),
         3.0 * CYCLES as f64 / four.as_secs_f64()
     );
-    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut c).unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
     if let Some(line) = info.lines().find(|l| l.starts_with("cmdstat_fcall:")) {
         println!("server side: {line}");
     }

@@ -404,3 +404,118 @@ fn sentinel_names_the_primary() {
     assert_eq!(err, Error::Io(libc::EHOSTUNREACH));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tls_with_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("es-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    // A private CA, and a server certificate it signed for 127.0.0.1.
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let made = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=es-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]) && openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "req.csr",
+    ]) && openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "req.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    if !made {
+        eprintln!("\n*** SKIPPED tls_with_a_private_ca: no openssl to make a certificate ***\n");
+        return;
+    }
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let (c, k, a) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        ca.to_str().unwrap(),
+    );
+    let s = server!(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        c,
+        "--tls-key-file",
+        k,
+        "--tls-ca-cert-file",
+        a,
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let url = format!("rediss://127.0.0.1:{tls_port}?timeout_ms=3000&tls_ca={a}");
+    let t = RemoteTable::open(&url, "t", Some(&cfg())).unwrap();
+    let e = t.add_engine(b"e", 1).unwrap();
+    let r = t.reserve().unwrap().unwrap();
+    assert_eq!(r.engine, e);
+    // The same table over plain TCP: one server, one table.
+    let plain = RemoteTable::open(&s.url(), "t", None).unwrap();
+    assert_eq!(plain.reserve().unwrap(), None);
+    // Without our CA the server's certificate is not trusted: no session.
+    let untrusted = format!("rediss://127.0.0.1:{tls_port}?timeout_ms=3000");
+    assert!(matches!(
+        RemoteTable::open(&untrusted, "t", None),
+        Err(Error::Io(_))
+    ));
+    let missing = format!("rediss://127.0.0.1:{tls_port}?tls_ca=/nonexistent/ca.pem");
+    assert_eq!(
+        RemoteTable::open(&missing, "t", None).unwrap_err(),
+        Error::Io(libc::ENOENT)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,7 +33,8 @@ unsafe fn text<'a>(s: *const c_char) -> Option<Result<&'a str, Error>> {
 /// them `?timeout_ms=N` (default 1000: the longest any one call waits) and
 /// `?session_ms=N` (default 10000: how long after this process stops
 /// renewing its session, because it died or lost the server, its tickets
-/// are reclaimed; a background thread renews it every `session_ms / 3`).
+/// are reclaimed; a background thread renews it every `session_ms / 3`);
+/// on `rediss://` also `?tls_ca=PATH` (trust this PEM CA, not the system's).
 ///
 /// The cfg rules are those of `es_table_open_shared`: creating needs `cfg`;
 /// opening takes the table's own config when `cfg` is NULL, and a `cfg`

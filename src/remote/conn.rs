@@ -20,6 +20,8 @@ const IDLE_MAX: usize = 32;
 /// The connections of one table handle.
 pub(crate) struct Pool {
     url: RedisUrl,
+    /// The PEM of `?tls_ca=`, read at open.
+    tls_ca: Option<Vec<u8>>,
     idle: Mutex<Vec<redis::Connection>>,
 }
 
@@ -34,11 +36,20 @@ pub(crate) fn left(deadline: Instant) -> Result<Duration> {
 }
 
 impl Pool {
-    pub(crate) fn new(url: RedisUrl) -> Pool {
-        Pool {
+    /// A pool for `url`; reads its `tls_ca` file (`Io(errno)` if it cannot).
+    pub(crate) fn new(url: RedisUrl) -> Result<Pool> {
+        let tls_ca = match &url.tls_ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| Error::Io(e.raw_os_error().unwrap_or(libc::EIO)))?,
+            ),
+            None => None,
+        };
+        Ok(Pool {
             url,
+            tls_ca,
             idle: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// The longest any one call waits.
@@ -90,9 +101,11 @@ impl Pool {
 
     fn connect(&self, deadline: Instant) -> Result<redis::Connection> {
         match &self.url.servers {
-            Servers::One { host, port, tls } => {
-                open(self.data_info(host.clone(), *port, *tls), deadline)
-            }
+            Servers::One { host, port, tls } => open(
+                self.data_info(host.clone(), *port, *tls),
+                self.tls_ca.as_deref(),
+                deadline,
+            ),
             Servers::Sentinel { sentinels, master } => {
                 self.via_sentinels(sentinels, master, deadline)
             }
@@ -115,7 +128,7 @@ impl Pool {
                 redis: RedisConnectionInfo::default(),
             };
             let attempt = (|| {
-                let mut s = open(info, deadline)?;
+                let mut s = open(info, None, deadline)?;
                 let addr: Option<(String, u16)> = query(
                     &mut s,
                     redis::cmd("SENTINEL")
@@ -124,7 +137,7 @@ impl Pool {
                     deadline,
                 )?;
                 let (mhost, mport) = addr.ok_or(Error::Io(libc::EHOSTUNREACH))?;
-                let mut c = open(self.data_info(mhost, mport, false), deadline)?;
+                let mut c = open(self.data_info(mhost, mport, false), None, deadline)?;
                 let role: Vec<Value> = query(&mut c, &redis::cmd("ROLE"), deadline)?;
                 match role.first() {
                     Some(Value::BulkString(r)) if r == b"master" => Ok(c),
@@ -143,9 +156,31 @@ impl Pool {
     }
 }
 
-/// Opens one connection (TCP connect, TLS, AUTH, SELECT) before `deadline`.
-fn open(info: ConnectionInfo, deadline: Instant) -> Result<redis::Connection> {
-    let client = redis::Client::open(info).map_err(|e| errors::to_error(&e))?;
+/// Opens one connection (TCP connect, TLS, AUTH, SELECT) before `deadline`;
+/// `ca`: the PEM of the CA to trust (TLS) instead of the system's.
+fn open(info: ConnectionInfo, ca: Option<&[u8]>, deadline: Instant) -> Result<redis::Connection> {
+    let tls = matches!(info.addr, ConnectionAddr::TcpTls { .. });
+    if tls && !cfg!(feature = "tls") {
+        // Built without a TLS stack (the `tls` feature).
+        return Err(Error::Io(libc::EPROTONOSUPPORT));
+    }
+    #[cfg(feature = "tls")]
+    let client = match ca {
+        Some(pem) if tls => redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        ),
+        _ => redis::Client::open(info),
+    };
+    #[cfg(not(feature = "tls"))]
+    let client = {
+        let _ = ca;
+        redis::Client::open(info)
+    };
+    let client = client.map_err(|e| errors::to_error(&e))?;
     client
         .get_connection_with_timeout(left(deadline)?)
         .map_err(|e| errors::to_error(&e))

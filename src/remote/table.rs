@@ -255,7 +255,7 @@ impl RemoteTable {
             c.validate()?;
         }
         let session_ms = url.session_ms.to_string();
-        let pool = Pool::new(url);
+        let pool = Pool::new(url)?;
         let sid = nonce::hex();
         let deadline = Instant::now() + pool.timeout();
         let config = {
@@ -289,7 +289,7 @@ impl RemoteTable {
     pub fn unlink(url: &str, name: &str) -> Result<()> {
         let url = url::parse(url)?;
         let prefix = url::prefix(name)?;
-        let pool = Pool::new(url);
+        let pool = Pool::new(url)?;
         let deadline = Instant::now() + pool.timeout();
         let mut conn = pool.get(deadline)?;
         library::ensure(&mut conn, &prefix, deadline)?;

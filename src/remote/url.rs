@@ -7,7 +7,9 @@
 //! ```
 //! and on any of them `?timeout_ms=N` (default 1000: the longest any one
 //! call waits) and `?session_ms=N` (default 10000: how long the tickets of a
-//! client that stopped renewing its session survive it). Credentials and
+//! client that stopped renewing its session survive it); on `rediss://`
+//! also `?tls_ca=PATH` (a PEM file of the CA to trust instead of the
+//! system's, percent-encoded). Credentials and
 //! `db` are those of the data server (the primary, for Sentinel); Sentinels
 //! are asked without credentials. Anything else is malformed: `Invalid`.
 
@@ -47,6 +49,8 @@ pub(crate) struct RedisUrl {
     pub(crate) db: i64,
     pub(crate) timeout: Duration,
     pub(crate) session_ms: u32,
+    /// `rediss://` only: trust this CA (a PEM file) instead of the system's.
+    pub(crate) tls_ca: Option<String>,
 }
 
 /// Parses `url`; `Invalid` for anything malformed.
@@ -100,8 +104,13 @@ pub(crate) fn parse(url: &str) -> Result<RedisUrl> {
     };
     let mut timeout_ms = DEFAULT_TIMEOUT_MS;
     let mut session_ms = DEFAULT_SESSION_MS;
+    let mut tls_ca = None;
     for pair in query.into_iter().flat_map(|q| q.split('&')) {
         let (k, v) = pair.split_once('=').ok_or(Error::Invalid)?;
+        if k == "tls_ca" && scheme == "rediss" && !v.is_empty() {
+            tls_ca = Some(decode(v)?);
+            continue;
+        }
         let n: u32 = v.parse().map_err(|_| Error::Invalid)?;
         match k {
             "timeout_ms" if TIMEOUT_MS.contains(&n) => timeout_ms = n,
@@ -116,6 +125,7 @@ pub(crate) fn parse(url: &str) -> Result<RedisUrl> {
         db,
         timeout: Duration::from_millis(timeout_ms as u64),
         session_ms,
+        tls_ca,
     })
 }
 
@@ -224,6 +234,8 @@ mod tests {
         assert_eq!(u.username.as_deref(), Some("bob"));
         assert_eq!(u.password.as_deref(), Some("p@ss"));
         assert_eq!((u.db, u.timeout.as_millis(), u.session_ms), (3, 250, 5000));
+        let u = parse("rediss://h?tls_ca=%2Fetc%2Fca.pem").unwrap();
+        assert_eq!(u.tls_ca.as_deref(), Some("/etc/ca.pem"));
 
         let u = parse("redis://:secret@[::1]:7000/").unwrap();
         assert_eq!(u.servers, one("::1", 7000, false));
@@ -259,6 +271,8 @@ mod tests {
             "redis://h?session_ms=5",
             "redis://h?bogus=1",
             "redis://h?timeout_ms",
+            "redis://h?tls_ca=/ca.pem",
+            "rediss://h?tls_ca=",
             "redis://u:%zz@h",
             "redis://[::1:5",
             "redis+sentinel://h:1",
