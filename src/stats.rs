@@ -55,6 +55,7 @@ impl EngineStats {
 
     /// Stats read from elsewhere (a remote table); `None` if the key is
     /// empty or longer than `KEY_MAX`.
+    #[cfg(not(loom))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         engine: Engine,
