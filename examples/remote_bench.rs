@@ -1,6 +1,7 @@
 //! Round-trip cost of a remote table: latency (p50/p99) of reserve, commit
-//! and release, one and four client threads, against a local redis-server,
-//! and the server's own time per FCALL (INFO commandstats).
+//! and release with 16, 256 and 4096 engines (the server's work must not
+//! grow with them), one and four client threads, against a local
+//! redis-server, and the server's own time per FCALL (INFO commandstats).
 //!
 //!     cargo run --release --example remote_bench [-- redis://host:port]
 //!
@@ -13,7 +14,6 @@ mod redis_server;
 use engine_slots::{Config, RemoteTable};
 use std::time::{Duration, Instant};
 
-const ENGINES: usize = 16;
 const CYCLES: usize = 5_000;
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
@@ -43,6 +43,19 @@ fn cycles(t: &RemoteTable, n: usize) -> [Vec<Duration>; 3] {
     lat
 }
 
+/// The server's own time per FCALL since the last reset (µs).
+fn server_us(c: &mut redis::Connection) -> f64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_fcall:"))
+        .and_then(|l| {
+            l.split(',')
+                .find_map(|kv| kv.strip_prefix("usec_per_call="))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 fn main() {
     let server;
     let url = match std::env::args().nth(1) {
@@ -53,58 +66,67 @@ fn main() {
             server.url()
         }
     };
-    let cfg = Config {
-        max_engines: 64,
-        max_tickets: 4096,
-        default_capacity: 100,
-        pending_lease_ms: 30_000,
-        active_lease_ms: 0,
-        ..Config::default()
-    };
-    let _ = RemoteTable::unlink(&url, "bench");
-    let t = RemoteTable::open(&url, "bench", Some(&cfg)).unwrap();
-    for i in 0..ENGINES {
-        t.add_engine(format!("engine-{i}").as_bytes(), 0).unwrap();
-    }
-    cycles(&t, 500); // warm up
     let mut c = redis::Client::open(url.as_str())
         .unwrap()
         .get_connection()
         .unwrap();
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
-
-    println!("remote table, {ENGINES} engines, least-loaded, {url}");
-    println!("{:<10} {:>10} {:>10}", "op (1 thr)", "p50 us", "p99 us");
-    let start = Instant::now();
-    let mut lat = cycles(&t, CYCLES);
-    let one = start.elapsed();
-    for (name, v) in ["reserve", "commit", "release"].iter().zip(lat.iter_mut()) {
-        println!("{name:<10} {:>10.1} {:>10.1}", pct(v, 0.5), pct(v, 0.99));
-    }
+    println!("remote table, least-loaded, {url}");
     println!(
-        "1 thread:  {:.0} cycles/s ({:.0} calls/s)",
-        CYCLES as f64 / one.as_secs_f64(),
-        3.0 * CYCLES as f64 / one.as_secs_f64()
+        "{:>8} {:>12} {:>12} {:>12} {:>12} {:>14} {:>16}",
+        "engines",
+        "reserve p50",
+        "reserve p99",
+        "commit p50",
+        "release p50",
+        "cycles/s 1thr",
+        "server us/call"
     );
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            s.spawn(|| cycles(&t, CYCLES / 4));
+    for engines in [16usize, 256, 4096] {
+        let cfg = Config {
+            max_engines: 4096,
+            max_tickets: 4096,
+            default_capacity: 100,
+            pending_lease_ms: 30_000,
+            active_lease_ms: 0,
+            ..Config::default()
+        };
+        let name = format!("bench{engines}");
+        let _ = RemoteTable::unlink(&url, &name);
+        let t = RemoteTable::open(&url, &name, Some(&cfg)).unwrap();
+        for i in 0..engines {
+            t.add_engine(format!("engine-{i}").as_bytes(), 0).unwrap();
         }
-    });
-    let four = start.elapsed();
-    println!(
-        "4 threads: {:.0} cycles/s ({:.0} calls/s)",
-        CYCLES as f64 / four.as_secs_f64(),
-        3.0 * CYCLES as f64 / four.as_secs_f64()
-    );
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut c)
-        .unwrap();
-    if let Some(line) = info.lines().find(|l| l.starts_with("cmdstat_fcall:")) {
-        println!("server side: {line}");
+        cycles(&t, 500); // warm up
+        let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+        let start = Instant::now();
+        let mut lat = cycles(&t, CYCLES);
+        let took = start.elapsed();
+        let us = server_us(&mut c);
+        println!(
+            "{engines:>8} {:>12.1} {:>12.1} {:>12.1} {:>12.1} {:>14.0} {:>16.1}",
+            pct(&mut lat[0], 0.5),
+            pct(&mut lat[0], 0.99),
+            pct(&mut lat[1], 0.5),
+            pct(&mut lat[2], 0.5),
+            CYCLES as f64 / took.as_secs_f64(),
+            us
+        );
+        if engines == 16 {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| cycles(&t, CYCLES / 4));
+                }
+            });
+            let four = start.elapsed();
+            println!(
+                "{:>8} 4 client threads: {:.0} cycles/s ({:.0} calls/s)",
+                "",
+                CYCLES as f64 / four.as_secs_f64(),
+                3.0 * CYCLES as f64 / four.as_secs_f64()
+            );
+        }
+        drop(t);
+        RemoteTable::unlink(&url, &name).unwrap();
     }
-    drop(t);
-    RemoteTable::unlink(&url, "bench").unwrap();
 }

@@ -90,10 +90,7 @@ impl Backend {
                 Ok(())
             }
             #[cfg(not(loom))]
-            Backend::Remote(t) => {
-                t.snapshot()?.iter().for_each(f);
-                Ok(())
-            }
+            Backend::Remote(t) => t.for_each_engine(f),
         }
     }
 

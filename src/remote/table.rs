@@ -487,6 +487,23 @@ impl RemoteTable {
         (1..r.len()).map(|i| stats_of(r.item(i)?)).collect()
     }
 
+    /// Calls `f` with the stats of every registered engine, in slot order
+    /// (read in one step first, so on an error `f` is never called).
+    pub fn for_each_engine(&self, f: impl FnMut(&EngineStats)) -> Result<()> {
+        self.snapshot()?.iter().for_each(f);
+        Ok(())
+    }
+
+    /// Writes the stats of the first `buf.len()` registered engines into
+    /// `buf` and returns how many engines are registered in all.
+    pub fn snapshot_into(&self, buf: &mut [EngineStats]) -> Result<usize> {
+        let all = self.snapshot()?;
+        for (slot, s) in buf.iter_mut().zip(&all) {
+            *slot = *s;
+        }
+        Ok(all.len())
+    }
+
     /// Ticket slots by state (exact: one atomic read).
     pub fn ticket_counts(&self) -> Result<TicketCounts> {
         let r = self.call("es_counts", &[])?;
