@@ -349,6 +349,85 @@ static void test_server_failures(void) {
   }
 }
 
+/* A fake server on a thread: answers every command as a Redis 6.2 without
+   FCALL would (mode 'o'), or accepts and never answers (mode 's'). */
+struct fake {
+  int listen_fd;
+  int port;
+  char mode;
+};
+
+static void *fake_serve(void *arg) {
+  struct fake *f = (struct fake *)arg;
+  for (;;) {
+    char buf[4096];
+    int fd = accept(f->listen_fd, NULL, NULL);
+    ssize_t n;
+    if (fd < 0) return NULL;
+    while ((n = read(fd, buf, sizeof buf - 1)) > 0) {
+      const char *reply;
+      buf[n] = 0;
+      if (f->mode == 's') continue; /* silent: read, never answer */
+      if (strstr(buf, "INFO") != NULL || strstr(buf, "info") != NULL) {
+        reply = "$42\r\n# Server\r\nredis_version:6.2.14\r\nos:Linux\r\n\r\n";
+      } else {
+        reply = "-ERR unknown command 'FCALL', with args beginning with:\r\n";
+      }
+      if (write(fd, reply, strlen(reply)) < 0) break;
+    }
+    close(fd);
+  }
+}
+
+static struct fake *fake_start(char mode) {
+  static struct fake fakes[2];
+  static int used = 0;
+  struct fake *f = &fakes[used++];
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  pthread_t th;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  f->mode = mode;
+  f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(f->listen_fd >= 0);
+  CHECK(bind(f->listen_fd, (struct sockaddr *)&a, sizeof a) == 0);
+  CHECK(listen(f->listen_fd, 16) == 0);
+  CHECK(getsockname(f->listen_fd, (struct sockaddr *)&a, &len) == 0);
+  f->port = ntohs(a.sin_port);
+  CHECK(pthread_create(&th, NULL, fake_serve, f) == 0);
+  CHECK(pthread_detach(th) == 0);
+  return f;
+}
+
+static void test_fake_servers(void) {
+  es_config cfg = config(4, 16, 2, 0);
+  es_table *t = NULL;
+  char u[256];
+  double start;
+  struct fake *old = fake_start('o');
+  struct fake *silent = fake_start('s');
+
+  /* Older than 7.0 (no Functions): ENOTSUP. */
+  snprintf(u, sizeof u, "redis://127.0.0.1:%d", old->port);
+  errno = 0;
+  CHECK_ST(es_table_open_redis(u, "t", &cfg, &t), ES_ERR_IO);
+  CHECK(errno == ENOTSUP);
+
+  /* Never answers: ETIMEDOUT after timeout_ms, not later. */
+  snprintf(u, sizeof u, "redis://127.0.0.1:%d?timeout_ms=200", silent->port);
+  start = now_ms();
+  CHECK_ST(es_table_open_redis(u, "t", &cfg, &t), ES_ERR_IO);
+  CHECK(errno == ETIMEDOUT);
+  CHECK(now_ms() - start < 1000);
+  start = now_ms();
+  CHECK_ST(es_table_unlink_redis(u, "t"), ES_ERR_IO);
+  CHECK(errno == ETIMEDOUT);
+  CHECK(now_ms() - start < 1000);
+  CHECK(t == NULL);
+}
+
 int main(void) {
   port_plain = env_port("ES_REDIS_PORT");
   snprintf(url, sizeof url, "redis://127.0.0.1:%d?timeout_ms=5000&session_ms=2000", port_plain);
@@ -357,6 +436,7 @@ int main(void) {
   test_real_leases();
   test_threads();
   test_server_failures();
+  test_fake_servers();
   printf("test_remote: ok\n");
   return 0;
 }
