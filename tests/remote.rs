@@ -519,3 +519,80 @@ fn tls_with_a_private_ca() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Selection against SPEC's order, computed by brute force from a snapshot,
+/// on a table of many engines with mixed capacity, load, priority and
+/// health (the model test covers few engines; this covers the sorted-set
+/// encoding: ratios of large capacities, negative priorities, tiers).
+#[test]
+fn selection_follows_spec_order_among_many_engines() {
+    let s = server!();
+    for policy in [Policy::LeastLoaded, Policy::FillFirst] {
+        let cfg = Config {
+            max_engines: 400,
+            max_tickets: 4096,
+            default_capacity: 1,
+            pending_lease_ms: 0,
+            active_lease_ms: 0,
+            policy,
+        };
+        let name = format!("many-{policy:?}");
+        let t = RemoteTable::open(&s.url(), &name, Some(&cfg)).unwrap();
+        t.set_test_clock(Some(5_000)).unwrap();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut reserved = std::collections::HashSet::new();
+        for i in 0..300u32 {
+            let spec = engine_slots::EngineSpec {
+                capacity: [1, 2, 3, 7, 1000, 2047][rnd(6) as usize],
+                healthy: rnd(5) != 0,
+                priority: [i32::MIN, -3, 0, 0, 0, 2, i32::MAX][rnd(7) as usize],
+                external: rnd(3) as u32,
+                draining: rnd(20) == 0,
+            };
+            t.add_engine_with(format!("e{i:03}").as_bytes(), &spec)
+                .unwrap();
+        }
+        for _ in 0..150 {
+            let snap = t.snapshot().unwrap();
+            let room: Vec<_> = snap
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.draining && s.load() < s.capacity as u64)
+                .collect();
+            let best = room.iter().min_by(|(ia, a), (ib, b)| {
+                let ratio = (a.load() * b.capacity as u64).cmp(&(b.load() * a.capacity as u64));
+                let ratio = if policy == Policy::FillFirst {
+                    ratio.reverse()
+                } else {
+                    ratio
+                };
+                let last = |e: &engine_slots::EngineStats| reserved.contains(&e.engine);
+                let recency = if policy == Policy::LeastLoaded {
+                    last(a).cmp(&last(b))
+                } else {
+                    std::cmp::Ordering::Equal
+                };
+                b.healthy
+                    .cmp(&a.healthy)
+                    .then(ratio)
+                    .then(b.priority.cmp(&a.priority))
+                    .then(recency)
+                    .then(ia.cmp(ib))
+            });
+            match (t.reserve().unwrap(), best) {
+                (Some(r), Some((_, want))) => {
+                    assert_eq!(r.engine, want.engine, "{policy:?}: picked {:?}", r.engine);
+                    reserved.insert(r.engine);
+                }
+                (None, None) => break,
+                (got, want) => panic!("{policy:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
