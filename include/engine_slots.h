@@ -335,10 +335,13 @@ const char *es_version(void);
 es_status es_table_new(const struct es_config *cfg, struct es_table **out);
 
 /**
- * Frees a table made by `es_table_new`. NULL is a no-op.
+ * Frees a table made by `es_table_new` (or opened by `es_table_open_shared`
+ * or `es_table_open_redis`). NULL is a no-op.
  *
  * Every handle of the table becomes meaningless; the pointer must not be
- * used again, and no other call on the table may be running.
+ * used again, and no other call on the table may be running. A remote
+ * table stops its session thread, closes its session if it holds no
+ * ticket, and closes its connections (waiting at most twice `timeout_ms`).
  *
  * # Safety
  * `t` is NULL or a table from `es_table_new` that was not freed yet.

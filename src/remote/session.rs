@@ -9,7 +9,9 @@
 //!
 //! The thread renews every `session_ms / 3`, so one or two lost renewals
 //! never end a live session. It stops (and the session is closed if it
-//! holds no ticket) when the table is dropped.
+//! holds no ticket) when the table is dropped; dropping waits for a renewal
+//! in flight and the close, each bounded by `timeout_ms` (no close when the
+//! last renewal got no answer).
 
 use super::table::Core;
 use std::sync::{Arc, Condvar, Mutex};
@@ -32,6 +34,7 @@ impl Heartbeat {
             .name("es-session".into())
             .spawn(move || {
                 let (lock, cv) = &*flag;
+                let mut reachable = true;
                 let mut stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
                 loop {
                     // The flag is checked before waiting: a stop that came
@@ -46,11 +49,15 @@ impl Heartbeat {
                     drop(stopped);
                     // A failed renewal is retried at the next period; the
                     // session survives two in a row.
-                    let _ = core.renew();
+                    reachable = !matches!(core.renew(), Err(crate::Error::Io(_)));
                     stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
                 }
                 drop(stopped);
-                let _ = core.close();
+                // Closing a server that did not answer the last renewal
+                // would only wait out another timeout.
+                if reachable {
+                    let _ = core.close();
+                }
             })?;
         Ok(Heartbeat {
             stop,

@@ -22,7 +22,7 @@ pub struct RedisServer {
 /// The `redis-server` binary: `$REDIS_SERVER`, else the one on `PATH`.
 pub fn binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
