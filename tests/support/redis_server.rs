@@ -52,8 +52,11 @@ impl RedisServer {
             if std::env::var("ES_REQUIRE_REDIS").as_deref() == Ok("1") {
                 panic!("{test}: redis-server is required (ES_REQUIRE_REDIS=1) but not found");
             }
-            eprintln!(
-                "\n*** SKIPPED {test}: no redis-server on PATH (apt-get install redis-server) ***\n"
+            // Straight to stderr, past the test harness's capture: loud.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "*** SKIPPED {test}: no redis-server on PATH (apt-get install redis-server) ***"
             );
             return None;
         }
