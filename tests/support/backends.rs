@@ -160,7 +160,9 @@ pub enum Kind {
 pub struct Backend {
     pub kind: Kind,
     pub server: Option<RedisServer>,
-    dir: PathBuf,
+    /// Shared tables: the file name prefix (each file is unlinked as soon
+    /// as it is open, so nothing is left behind).
+    stem: PathBuf,
     count: AtomicU32,
 }
 
@@ -172,18 +174,15 @@ impl Backend {
             Kind::Remote => Some(RedisServer::start_or_skip(test)?),
             _ => None,
         };
-        let dir = std::env::temp_dir().join(format!(
+        let stem = std::env::temp_dir().join(format!(
             "es-conf-{}-{}",
             std::process::id(),
             test.replace("::", "-")
         ));
-        if kind == Kind::Shared {
-            std::fs::create_dir_all(&dir).unwrap();
-        }
         Some(Backend {
             kind,
             server,
-            dir,
+            stem,
             count: AtomicU32::new(0),
         })
     }
@@ -204,7 +203,7 @@ impl Backend {
             }
             Kind::Shared => {
                 let clock = ManualClock::new(start_ms);
-                let path = self.dir.join(format!("t{n}"));
+                let path = PathBuf::from(format!("{}-t{n}", self.stem.display()));
                 let _ = std::fs::remove_file(&path);
                 let t =
                     Table::open_shared_with_clock(&path, Some(&cfg), Clock::Manual(clock.clone()))
@@ -226,12 +225,6 @@ impl Backend {
     /// A new table at test-clock time 1 000 000 ms.
     pub fn table(&self, cfg: Config) -> Box<dyn Slots> {
         self.table_at(cfg, 1_000_000)
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
