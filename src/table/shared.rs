@@ -340,6 +340,20 @@ impl Table {
         Ok(())
     }
 
+    /// [`Table::open_shared`] reading lease time from `clock` rather than
+    /// `CLOCK_MONOTONIC`: for tests (every process of a shared table must
+    /// read the same clock, so only one process can use a manual one).
+    #[doc(hidden)]
+    pub fn open_shared_with_clock(
+        path: impl AsRef<Path>,
+        config: Option<&Config>,
+        clock: crate::Clock,
+    ) -> Result<Table> {
+        let mut t = Table::open_shared(path, config)?;
+        t.clock = clock;
+        Ok(t)
+    }
+
     /// `true` when this table lives in a shared file.
     pub fn is_shared(&self) -> bool {
         self.region.is_shared()

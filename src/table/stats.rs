@@ -54,6 +54,46 @@ impl EngineStats {
     pub fn load(&self) -> u64 {
         self.active as u64 + self.pending as u64 + self.external as u64
     }
+
+    /// Stats read from elsewhere (a remote table); `None` if the key is
+    /// empty or longer than `KEY_MAX`.
+    #[cfg(not(loom))]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        engine: Engine,
+        key: &[u8],
+        capacity: u32,
+        active: u32,
+        pending: u32,
+        external: u32,
+        priority: i32,
+        healthy: bool,
+        draining: bool,
+        reserved_total: u64,
+        expired_total: u64,
+        user: u64,
+    ) -> Option<EngineStats> {
+        if key.is_empty() || key.len() > KEY_MAX {
+            return None;
+        }
+        let mut k = [0u8; KEY_MAX];
+        k[..key.len()].copy_from_slice(key);
+        Some(EngineStats {
+            engine,
+            key: k,
+            key_len: key.len() as u16,
+            capacity,
+            active,
+            pending,
+            external,
+            priority,
+            healthy,
+            draining,
+            reserved_total,
+            expired_total,
+            user,
+        })
+    }
 }
 
 /// How many ticket slots are in each state; `free + pending + active +
