@@ -22,6 +22,9 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// Under loom the shared-file and process code is compiled out (no files,
+// no processes in a model), which leaves its helpers unused.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 // Layers, bottom up, each importing only the ones below it (docs/DESIGN.md,
 // "Layers"): `sync` (the only import of atomics and backoff) and `error`;
