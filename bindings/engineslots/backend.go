@@ -5,8 +5,11 @@ package engineslots
 // Tickets) once, over any backend:
 //
 //   - cBackend (ffi.go, cgo builds): the C library, in this process's
-//     memory (New) or in a shared file (OpenShared);
-//   - a remote backend (pure Go, no cgo) implements the same methods.
+//     memory (New), in a shared file (OpenShared) or in a Redis server
+//     (OpenRedis; there reclaimExpired, ticketCounts and snapshot, like
+//     every other method, can return ErrIO);
+//   - a pure-Go remote backend (planned, not in this version) would
+//     implement the same methods.
 //
 // Methods follow the C ABI's semantics and statuses one for one. The Table
 // calls them only inside its gate, so free never runs under another call.
