@@ -6,16 +6,16 @@
 //! `FCALL`, one atomic step. `docs/REMOTE.md` documents the keys, the
 //! functions, the handles, sessions and the failure statuses.
 //!
-//! * [`url`] — the server URL (`redis://`, `rediss://`,
+//! * `url` — the server URL (`redis://`, `rediss://`,
 //!   `redis+sentinel://`, `?timeout_ms=`, `?session_ms=`) and table names;
-//! * [`conn`] — a deadline-bounded connection pool, Sentinel resolution;
-//! * [`errors`] — network and server failures as [`crate::Error`];
-//! * [`library`] — the Lua library: calls, loading, version check;
-//! * [`reply`] — the functions' replies;
-//! * [`handles`] — the 64-bit handles of remote tables and their wire form;
-//! * [`nonce`] — random session ids and generation nonces;
-//! * [`session`] — the session heartbeat thread;
-//! * [`table`] — [`RemoteTable`], the table API.
+//! * `conn` — a deadline-bounded connection pool, Sentinel resolution;
+//! * `errors` — network and server failures as [`crate::Error`];
+//! * `library` — the Lua library: calls, loading, version check;
+//! * `reply` — the functions' replies;
+//! * `handles` — the 64-bit handles of remote tables and their wire form;
+//! * `nonce` — random session ids and generation nonces;
+//! * `session` — the session heartbeat thread;
+//! * `table` — [`RemoteTable`], the table API.
 
 mod conn;
 mod errors;
