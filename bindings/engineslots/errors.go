@@ -35,8 +35,7 @@ var (
 	ErrInternal = errors.New("engineslots: internal error")
 	// ErrNoCgo: New and OpenShared in a program built without cgo
 	// (CGO_ENABLED=0). In-process and shared tables live in the C library.
-	// OpenRedis and UnlinkRedis return an error wrapping it too: the pure-Go
-	// remote client is not available yet in this version.
+	// Remote tables (OpenRedis) are pure Go and work without cgo.
 	ErrNoCgo = errors.New("engineslots: in-process and shared tables need cgo and the " +
 		"engine_slots C library, but this program was built with CGO_ENABLED=0; " +
 		"install the library and build with CGO_ENABLED=1: see \"Use from Go\" in " +

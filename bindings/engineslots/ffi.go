@@ -299,10 +299,12 @@ func unlinkShared(path string) error {
 	return err
 }
 
-// openRedis opens or creates the remote table name kept in the Redis
-// server at url (OpenRedis) and returns it with its config. ErrIO carries
+// openRedisC opens or creates the remote table name kept in the Redis
+// server at url through the C library's client (es_table_open_redis). OpenRedis
+// uses the pure-Go client (remote_backend.go); this one stays for the
+// interop tests (a C client and a Go client on one table) and returns it with its config. ErrIO carries
 // the errno the C library set (ETIMEDOUT, ECONNREFUSED, EACCES, ...).
-func openRedis(url, name string, cfg *Config) (backend, Config, error) {
+func openRedisC(url, name string, cfg *Config) (backend, Config, error) {
 	var cc C.es_config
 	has := C.int(0)
 	if cfg != nil {
@@ -332,7 +334,7 @@ func openRedis(url, name string, cfg *Config) (backend, Config, error) {
 	return b, goConfig(c.cfg), nil
 }
 
-func unlinkRedis(url, name string) error {
+func unlinkRedisC(url, name string) error {
 	curl := C.CString(url)
 	defer C.free(unsafe.Pointer(curl))
 	cname := C.CString(name)

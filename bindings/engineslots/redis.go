@@ -22,11 +22,13 @@ package engineslots
 // nil, and Snapshot returns the error. Close closes the connections; it
 // never deletes the table (see UnlinkRedis).
 //
-// Today remote tables go through the C library: without cgo
-// (CGO_ENABLED=0) OpenRedis returns an error wrapping ErrNoCgo, as the
-// pure-Go remote client is not available yet in this version.
+// Remote tables are pure Go (a client of the server-side library
+// redis/engine_slots.lua over github.com/redis/go-redis/v9), in builds with
+// and without cgo: no call blocks an OS thread in C, and a program built
+// with CGO_ENABLED=0 uses them too. C, C++ and Rust processes (the Rust
+// client behind es_table_open_redis) share the same tables.
 func OpenRedis(url, name string, cfg *Config) (*Table, error) {
-	b, own, err := openRedis(url, name, cfg)
+	b, own, err := openGoRedis(url, name, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -39,8 +41,7 @@ func OpenRedis(url, name string, cfg *Config) (*Table, error) {
 // UnlinkRedis deletes the remote table name from the server at url (url
 // and name as for OpenRedis); ErrNotFound if there is none. Tables still
 // open on it create it again, empty, at their next call; every Engine and
-// Ticket from before is stale there. Without cgo it returns an error
-// wrapping ErrNoCgo.
+// Ticket from before is stale there.
 func UnlinkRedis(url, name string) error {
-	return unlinkRedis(url, name)
+	return unlinkGoRedis(url, name)
 }
