@@ -79,6 +79,7 @@ GO
   cd "$tmp/app"
   go mod init example.com/adopt >/dev/null 2>&1
   go mod edit -require="$module@v0.0.0" -replace="$module=$tmp/engineslots"
+  go mod tidy >/dev/null 2>&1 # the binding's own dependencies (go-redis) into go.sum
   export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
   echo "pkg-config --libs: $(pkg-config --libs engine_slots)"
   CGO_ENABLED=1 go build -trimpath -o "$tmp/app/app" .
