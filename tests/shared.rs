@@ -457,6 +457,7 @@ fn inspect_prints_and_never_writes() {
     let a = t.add_engine(b"engine-a", 3).unwrap();
     t.add_engine(b"quote\"key", 1).unwrap();
     t.set_healthy(a, false).unwrap();
+    t.set_user(a, 0xfeed).unwrap();
     let r = t.reserve_on(a).unwrap().unwrap();
     t.commit(r.ticket).unwrap();
     t.reserve_on(a).unwrap().unwrap();
@@ -469,7 +470,7 @@ fn inspect_prints_and_never_writes() {
     assert!(text.status.success());
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
-        text.contains("tickets: 62 free, 1 pending, 1 active"),
+        text.contains("tickets: 62 free, 1 pending, 1 active, 0 in flight"),
         "{text}"
     );
     let row = text
@@ -484,8 +485,9 @@ fn inspect_prints_and_never_writes() {
         .unwrap();
     let json = String::from_utf8(json.stdout).unwrap();
     assert!(json.contains("\"key\":\"quote\\\"key\""), "{json}");
+    assert!(json.contains("\"user\":65261}"), "{json}");
     assert!(
-        json.contains("\"tickets\":{\"free\":62,\"pending\":1,\"active\":1}"),
+        json.contains("\"tickets\":{\"free\":62,\"pending\":1,\"active\":1,\"in_flight\":0}"),
         "{json}"
     );
     assert_eq!(

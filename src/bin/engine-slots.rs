@@ -66,7 +66,7 @@ fn render_json(v: &SharedView, engines: &[EngineStats]) -> String {
     let mut o = format!(
         "{{\"config\":{{\"max_engines\":{},\"max_tickets\":{},\"default_capacity\":{},\
          \"pending_lease_ms\":{},\"active_lease_ms\":{},\"policy\":\"{:?}\"}},\
-         \"tickets\":{{\"free\":{},\"pending\":{},\"active\":{}}},\"engines\":[",
+         \"tickets\":{{\"free\":{},\"pending\":{},\"active\":{},\"in_flight\":{}}},\"engines\":[",
         c.max_engines,
         c.max_tickets,
         c.default_capacity,
@@ -75,13 +75,14 @@ fn render_json(v: &SharedView, engines: &[EngineStats]) -> String {
         c.policy,
         t.free,
         t.pending,
-        t.active
+        t.active,
+        t.in_flight
     );
     for (i, e) in engines.iter().enumerate() {
         let _ = write!(
             o,
             "{}{{\"key\":{},\"healthy\":{},\"draining\":{},\"capacity\":{},\"active\":{},\
-             \"pending\":{},\"external\":{},\"priority\":{},\"reserved_total\":{},\"expired_total\":{}}}",
+             \"pending\":{},\"external\":{},\"priority\":{},\"reserved_total\":{},\"expired_total\":{},\"user\":{}}}",
             if i == 0 { "" } else { "," },
             json_str(&e.key_lossy()),
             e.healthy,
@@ -92,7 +93,8 @@ fn render_json(v: &SharedView, engines: &[EngineStats]) -> String {
             e.external,
             e.priority,
             e.reserved_total,
-            e.expired_total
+            e.expired_total,
+            e.user
         );
     }
     o.push_str("]}");
@@ -104,7 +106,7 @@ fn render_text(path: &str, v: &SharedView, engines: &[EngineStats]) -> String {
     let t = v.ticket_counts();
     let mut o = format!(
         "table {path} ({} bytes)\n  engines {} max, tickets {} max, default capacity {}, \
-         pending lease {} ms, active lease {} ms, policy {:?}\n  tickets: {} free, {} pending, {} active\n\n",
+         pending lease {} ms, active lease {} ms, policy {:?}\n  tickets: {} free, {} pending, {} active, {} in flight\n\n",
         v.memory_size(),
         c.max_engines,
         c.max_tickets,
@@ -114,7 +116,8 @@ fn render_text(path: &str, v: &SharedView, engines: &[EngineStats]) -> String {
         c.policy,
         t.free,
         t.pending,
-        t.active
+        t.active,
+        t.in_flight
     );
     let _ = writeln!(
         o,
