@@ -19,208 +19,21 @@
 //! Every handle registers in the table's registry (`crate::memory::registry`)
 //! so its in-flight steps name it, and gives its entry back when dropped.
 
-use crate::config::{es_config, Config};
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::memory::file::{
+    self, c_path, check_namespaces, map_validated, wait_ready, Checked, Fd, Map,
+};
 use crate::memory::holder;
-use crate::memory::layout::{Header, Layout, LAYOUT_VERSION, MAGIC};
-use crate::memory::region::{self, Region};
+use crate::memory::layout::Layout;
+use crate::memory::region;
 use crate::memory::registry;
 use crate::protocol::clock::monotonic_ns;
 use crate::sync::Ordering;
 use crate::table::Table;
 use crate::Clock;
 use std::ffi::CString;
-use std::mem::{offset_of, size_of};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::ptr::NonNull;
-use std::time::Duration;
-
-/// How long an opener waits for a creator to finish initialising.
-const READY_WAIT: Duration = Duration::from_secs(2);
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
-
-fn c_path(path: &Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Invalid)
-}
-
-/// Closes a file descriptor when dropped.
-struct Fd(libc::c_int);
-
-impl Drop for Fd {
-    fn drop(&mut self) {
-        // SAFETY: we own the descriptor.
-        unsafe { libc::close(self.0) };
-    }
-}
-
-/// A mapping that unmaps itself unless handed over to a [`Region`].
-struct Map {
-    base: NonNull<u8>,
-    len: usize,
-}
-
-impl Map {
-    fn new(fd: &Fd, len: usize, writable: bool) -> Result<Map> {
-        let prot = if writable {
-            libc::PROT_READ | libc::PROT_WRITE
-        } else {
-            libc::PROT_READ
-        };
-        // SAFETY: a fresh shared mapping of an open file; the kernel picks
-        // the address. `len` is nonzero (callers check the header fits).
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.0, 0) };
-        if p == libc::MAP_FAILED {
-            return Err(Error::Io(errno()));
-        }
-        let base = NonNull::new(p.cast::<u8>()).ok_or(Error::Io(libc::EIO))?;
-        Ok(Map { base, len })
-    }
-    fn into_region(self, cfg: &Config) -> Region {
-        let m = std::mem::ManuallyDrop::new(self);
-        // SAFETY: the mapping is live, at least `Layout::total` bytes long
-        // (checked by the callers), and holds an initialised, validated
-        // table for `cfg`; the Region now owns (and will unmap) it.
-        unsafe { Region::from_mapping(m.base, m.len, cfg) }
-    }
-}
-
-impl Drop for Map {
-    fn drop(&mut self) {
-        // SAFETY: we own the mapping and nothing refers into it.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
-    }
-}
-
-fn file_size(fd: &Fd) -> Result<u64> {
-    // SAFETY: `st` is a valid out-parameter for fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `fd` is open; `st` is writable.
-    if unsafe { libc::fstat(fd.0, &mut st) } != 0 {
-        return Err(Error::Io(errno()));
-    }
-    Ok(st.st_size as u64)
-}
-
-/// Reads the header's bytes with `pread` (no mapping needed yet).
-fn read_header(fd: &Fd) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; size_of::<Header>()];
-    // SAFETY: `buf` is writable for its whole length.
-    let n = unsafe { libc::pread(fd.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 0 {
-        return Err(Error::Io(errno()));
-    }
-    buf.truncate(n as usize);
-    Ok(buf)
-}
-
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_ne_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
-}
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_ne_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
-}
-
-/// What a valid header says.
-struct Checked {
-    config: Config,
-    tag: u16,
-    /// The creator's PID and time namespaces (0 = unknown).
-    pid_ns: u64,
-    time_ns: u64,
-}
-
-/// Using a table needs the creator's PID namespace (a ticket's holder is a
-/// pid there: from another one, a live holder could look dead and lose its
-/// tickets) and time namespace (leases are CLOCK_MONOTONIC deadlines).
-/// Elsewhere opening fails with `Io(EXDEV)`; `SharedView` (read-only) is
-/// allowed anywhere.
-fn check_namespaces(c: &Checked) -> Result<()> {
-    let differs = |theirs: u64, kind: &str| {
-        let mine = holder::namespace(kind);
-        theirs != 0 && mine != 0 && theirs != mine
-    };
-    if differs(c.pid_ns, "pid") || differs(c.time_ns, "time") {
-        return Err(Error::Io(libc::EXDEV));
-    }
-    Ok(())
-}
-
-/// Validates a complete, ready header against the file size.
-fn check_header(b: &[u8], size: u64) -> Result<Checked> {
-    if b.len() < size_of::<Header>() {
-        return Err(Error::Corrupt);
-    }
-    if u64_at(b, offset_of!(Header, magic)) != MAGIC
-        || u32_at(b, offset_of!(Header, version)) != LAYOUT_VERSION
-    {
-        return Err(Error::Corrupt);
-    }
-    let c = offset_of!(Header, config);
-    let field = |off: usize| u32_at(b, c + off);
-    let stored = es_config {
-        max_engines: field(offset_of!(es_config, max_engines)),
-        max_tickets: field(offset_of!(es_config, max_tickets)),
-        default_capacity: field(offset_of!(es_config, default_capacity)),
-        pending_lease_ms: field(offset_of!(es_config, pending_lease_ms)),
-        active_lease_ms: field(offset_of!(es_config, active_lease_ms)),
-        policy: field(offset_of!(es_config, policy)),
-    };
-    let config = Config::try_from(stored).map_err(|_| Error::Corrupt)?;
-    let layout = Layout::for_sizes(config.max_engines, config.max_tickets);
-    let tag = u32_at(b, offset_of!(Header, tag));
-    let ok = u64_at(b, offset_of!(Header, total_size)) == layout.total as u64
-        && u64_at(b, offset_of!(Header, engines_off)) == layout.engines_off as u64
-        && u64_at(b, offset_of!(Header, metas_off)) == layout.metas_off as u64
-        && u64_at(b, offset_of!(Header, tickets_off)) == layout.tickets_off as u64
-        && u64_at(b, offset_of!(Header, registry_off)) == layout.registry_off as u64
-        && u64_at(b, offset_of!(Header, bitmap_off)) == layout.bitmap_off as u64
-        && size >= layout.total as u64
-        && tag <= u16::MAX as u32;
-    if !ok {
-        return Err(Error::Corrupt);
-    }
-    let pid_ns = u64_at(b, offset_of!(Header, pid_ns));
-    let time_ns = u64_at(b, offset_of!(Header, time_ns));
-    Ok(Checked {
-        config,
-        tag: tag as u16,
-        pid_ns,
-        time_ns,
-    })
-}
-
-/// Waits (bounded) until the creator published the header, then checks it.
-///
-/// Only two pictures mean "a creator is still at work": all zero bytes
-/// (created, maybe sized, not yet written) or our magic without the ready
-/// flag. Anything else that is not ready is `Corrupt` at once.
-fn wait_ready(fd: &Fd) -> Result<Checked> {
-    let start = monotonic_ns();
-    loop {
-        let size = file_size(fd)?;
-        let b = read_header(fd)?;
-        let full = b.len() >= size_of::<Header>();
-        if full && u32_at(&b, offset_of!(Header, ready)) != 0 {
-            return check_header(&b, size);
-        }
-        let zeros = b.iter().all(|&x| x == 0);
-        let ours = b.len() >= 8 && u64_at(&b, offset_of!(Header, magic)) == MAGIC;
-        if !zeros && !ours {
-            return Err(Error::Corrupt);
-        }
-        if monotonic_ns().saturating_sub(start) > READY_WAIT.as_nanos() as u64 {
-            // Never initialised (its creator died, or it is not a table).
-            return Err(Error::Corrupt);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// The table in `map`; registered (so it may take steps) unless read-only.
 fn shared_table(map: Map, c: Checked, register: bool) -> Result<Table> {
@@ -246,35 +59,6 @@ fn shared_table(map: Map, c: Checked, register: bool) -> Result<Table> {
     Ok(table)
 }
 
-/// The mapped table must still be as long as the header says: the file may
-/// have been truncated between the validation and the mapping.
-fn check_mapped(fd: &Fd, c: &Checked) -> Result<()> {
-    let total = Layout::for_sizes(c.config.max_engines, c.config.max_tickets).total;
-    if file_size(fd)? < total as u64 {
-        return Err(Error::Corrupt);
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-std::thread_local! {
-    /// Unit tests: runs between an opener's validation and its mapping.
-    static AFTER_VALIDATION: std::cell::Cell<Option<fn(libc::c_int)>> =
-        const { std::cell::Cell::new(None) };
-}
-
-/// Maps the table `c` describes, whatever the file's size says now.
-fn map_validated(fd: &Fd, c: &Checked, writable: bool) -> Result<Map> {
-    #[cfg(test)]
-    if let Some(hook) = AFTER_VALIDATION.with(std::cell::Cell::get) {
-        hook(fd.0);
-    }
-    let total = Layout::for_sizes(c.config.max_engines, c.config.max_tickets).total;
-    let map = Map::new(fd, total, writable)?;
-    check_mapped(fd, c)?;
-    Ok(map)
-}
-
 impl Table {
     /// Opens the shared table stored in the file at `path`, creating it
     /// (mode 0600) if it does not exist.
@@ -293,31 +77,19 @@ impl Table {
         let cpath = c_path(path.as_ref())?;
         for _ in 0..100 {
             if let Some(cfg) = config {
-                // SAFETY: `cpath` is a valid NUL-terminated path.
-                let fd = unsafe {
-                    libc::open(
-                        cpath.as_ptr(),
-                        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
-                        0o600 as libc::c_uint,
-                    )
-                };
-                if fd >= 0 {
-                    return create(Fd(fd), cfg, &cpath);
-                }
-                if errno() != libc::EEXIST {
-                    return Err(Error::Io(errno()));
+                let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
+                match Fd::open(&cpath, flags, 0o600) {
+                    Ok(fd) => return create(fd, cfg, &cpath),
+                    Err(libc::EEXIST) => {}
+                    Err(e) => return Err(Error::Io(e)),
                 }
             }
-            // SAFETY: as above.
-            let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-            if fd < 0 {
-                let e = errno();
-                if e == libc::ENOENT && config.is_some() {
-                    continue; // Unlinked between our two opens: try again.
-                }
-                return Err(Error::Io(e));
-            }
-            let fd = Fd(fd);
+            let fd = match Fd::open(&cpath, libc::O_RDWR, 0) {
+                Ok(fd) => fd,
+                // Unlinked between our two opens: try again.
+                Err(libc::ENOENT) if config.is_some() => continue,
+                Err(e) => return Err(Error::Io(e)),
+            };
             let checked = wait_ready(&fd)?;
             check_namespaces(&checked)?;
             if config.is_some_and(|c| *c != checked.config) {
@@ -332,12 +104,7 @@ impl Table {
     /// Deletes the file of a shared table. Processes that have it open keep
     /// using their mapping until they free it.
     pub fn unlink_shared(path: impl AsRef<Path>) -> Result<()> {
-        let cpath = c_path(path.as_ref())?;
-        // SAFETY: `cpath` is a valid NUL-terminated path.
-        if unsafe { libc::unlink(cpath.as_ptr()) } != 0 {
-            return Err(Error::Io(errno()));
-        }
-        Ok(())
+        file::unlink(&c_path(path.as_ref())?)
     }
 
     /// [`Table::open_shared`] reading lease time from `clock` rather than
@@ -372,15 +139,10 @@ fn create(fd: Fd, cfg: &Config, cpath: &CString) -> Result<Table> {
     let layout = Layout::for_sizes(cfg.max_engines, cfg.max_tickets);
     let fail = |e: Error| {
         // Leave no half-made table behind for others to wait on.
-        // SAFETY: `cpath` is a valid NUL-terminated path.
-        unsafe { libc::unlink(cpath.as_ptr()) };
+        let _ = file::unlink(cpath);
         e
     };
-    // SAFETY: `fd` is open for writing.
-    if unsafe { libc::ftruncate(fd.0, layout.total as libc::off_t) } != 0 {
-        return Err(fail(Error::Io(errno())));
-    }
-    let map = Map::new(&fd, layout.total, true).map_err(fail)?;
+    let map = fd.size_and_map(layout.total).map_err(fail)?;
     let tag =
         (crate::protocol::random::splitmix64(monotonic_ns() ^ holder::current()) >> 48) as u16;
     // SAFETY: the mapping is `layout.total` bytes, page-aligned (so aligned
@@ -410,13 +172,7 @@ pub struct SharedView {
 impl SharedView {
     /// Opens the shared table at `path` read-only.
     pub fn open(path: impl AsRef<Path>) -> Result<SharedView> {
-        let cpath = c_path(path.as_ref())?;
-        // SAFETY: `cpath` is a valid NUL-terminated path.
-        let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::Io(errno()));
-        }
-        let fd = Fd(fd);
+        let fd = Fd::open(&c_path(path.as_ref())?, libc::O_RDONLY, 0).map_err(Error::Io)?;
         let checked = wait_ready(&fd)?;
         let map = map_validated(&fd, &checked, false)?;
         Ok(SharedView {
@@ -444,6 +200,7 @@ impl SharedView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::file::AFTER_VALIDATION;
 
     fn path(name: &str) -> std::path::PathBuf {
         let p = std::env::temp_dir().join(format!("es-unit-{}-{name}", std::process::id()));
