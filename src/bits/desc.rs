@@ -22,6 +22,7 @@
 
 use super::engine_word::{EngineWord, CAPACITY, DRAINING};
 use super::field::{fills_word, Field};
+use super::moves::Move;
 
 const D_CAPACITY: Field = Field::first(11);
 const D_SLOT: Field = Field::after(D_CAPACITY, 20);
@@ -42,52 +43,12 @@ const _: () = {
     assert!(D_GEN.width() == crate::bits::ticket_word::GENERATION.width());
 };
 
-/// A change of an engine's counts on behalf of one ticket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Move {
-    /// Admission: one more pending.
-    Admit = 0,
-    /// Commit: one pending becomes active.
-    Commit = 1,
-    /// Cancel or expiry of a pending ticket.
-    DropPending = 2,
-    /// Release or expiry of an active ticket.
-    DropActive = 3,
-    /// Release of an active ticket whose unit stays on the engine as
-    /// external load (`Table::release_as_external`): the ticket's side is
-    /// that of [`Move::DropActive`]; the descriptor says which with its
-    /// `external` bit.
-    ActiveToExternal = 4,
-}
-
-impl Move {
-    /// The engine word after the move, if the move applies to `w`.
+impl EngineWord {
+    /// The word is a descriptor of an engine move in flight (this module),
+    /// not an engine state.
     #[inline]
-    pub(crate) const fn apply(self, w: EngineWord) -> Option<EngineWord> {
-        match self {
-            Move::Admit => w.admit(),
-            Move::Commit => w.commit(),
-            Move::DropPending => w.drop_pending(),
-            Move::DropActive => w.drop_active(),
-            Move::ActiveToExternal => w.active_to_external(),
-        }
-    }
-    /// The step the ticket word shows while this move is in flight (a
-    /// ticket's kinds tell the four ticket-side steps apart, not what the
-    /// engine does with a dropped unit).
-    pub(crate) const fn ticket_step(self) -> Move {
-        match self {
-            Move::ActiveToExternal => Move::DropActive,
-            m => m,
-        }
-    }
-    const fn from_bits(b: u64) -> Move {
-        match b & 3 {
-            0 => Move::Admit,
-            1 => Move::Commit,
-            2 => Move::DropPending,
-            _ => Move::DropActive,
-        }
+    pub(crate) const fn desc(self) -> Option<Desc> {
+        Desc::decode(self.0)
     }
 }
 

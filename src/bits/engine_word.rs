@@ -135,12 +135,6 @@ impl EngineWord {
             (true, true) => EngineState::Invalid,
         }
     }
-    /// The word is a descriptor of an engine move in flight (see
-    /// [`crate::bits::desc`]), not an engine state.
-    #[inline]
-    pub(crate) const fn desc(self) -> Option<super::desc::Desc> {
-        super::desc::Desc::decode(self.0)
-    }
     /// Live or draining: a registered engine whose handles are valid.
     #[inline]
     pub(crate) const fn is_registered(self) -> bool {

@@ -9,5 +9,6 @@ pub(crate) mod desc;
 pub(crate) mod engine_word;
 pub(crate) mod field;
 pub(crate) mod handle;
+pub(crate) mod moves;
 pub(crate) mod sweep;
 pub(crate) mod ticket_word;

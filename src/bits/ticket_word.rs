@@ -18,8 +18,8 @@
 //! moving the slot), so the holder scan can finish or undo the step of an
 //! operator that died (see `crate::table::intent`).
 
-use super::desc::Move;
 use super::field::{fills_word, Field};
+use super::moves::Move;
 
 const AUX: Field = Field::first(32);
 pub(crate) const GENERATION: Field = Field::after(AUX, 29);

@@ -1,5 +1,5 @@
-//! What an `es_table` holds: an in-process or shared [`Table`], or a
-//! [`RemoteTable`]. One `match` per call, so the local hot path pays a
+//! What an `es_table` is: the C handle around an in-process or shared
+//! [`Table`], or a [`RemoteTable`]. One `match` per call, so the local hot path pays a
 //! predictable branch and nothing else.
 //!
 //! The methods have the names and signatures the `extern "C"` functions
@@ -10,6 +10,34 @@ use crate::RemoteTable;
 use crate::{
     Config, Engine, EngineSpec, EngineStats, Reservation, Result, Table, Ticket, TicketCounts,
 };
+
+/// A table of engines and tickets (opaque; see `es_table_new`).
+///
+/// Thread safety: every function taking an `es_table *` may be called from
+/// any number of threads at once on the same table (reserve, commit, cancel,
+/// release and touch are lock-free and never allocate). The one exception is
+/// `es_table_free`, which must not race with any other call on the table,
+/// and after which the pointer must not be used again.
+pub struct es_table {
+    table: Backend,
+}
+
+impl es_table {
+    /// Moves `table` to the heap and hands it out as a C pointer that
+    /// `es_table_free` takes back. (Every constructor of the C API,
+    /// `es_table_new`, `es_table_open_shared` and `es_table_open_redis`,
+    /// goes through here.)
+    pub(crate) fn into_raw(table: impl Into<Backend>) -> *mut es_table {
+        Box::into_raw(Box::new(es_table {
+            table: table.into(),
+        }))
+    }
+
+    /// The table behind the C handle (local or remote).
+    pub(crate) fn table(&self) -> &Backend {
+        &self.table
+    }
+}
 
 /// The table behind an `es_table`.
 pub(crate) enum Backend {

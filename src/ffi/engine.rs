@@ -4,10 +4,10 @@
 //! that is not a live engine of this table (removed, 0, from another table,
 //! garbage) and then changes nothing.
 
+use super::backend::es_table;
 use super::panic::guard;
 use super::ptr::{key_slice, table_ref, Out};
 use super::status::es_status;
-use super::table::es_table;
 use super::types::es_engine;
 use crate::{Engine, EngineSpec};
 

@@ -11,10 +11,11 @@
 //!   `es_status_str`;
 //! * [`types`] — the plain C types: handles, `es_config`, `es_policy`,
 //!   `es_engine_stats`, `es_ticket_counts`;
-//! * [`table`] — the opaque `es_table`: create, free, inspect its config;
+//! * [`table`] — creating and freeing an `es_table`, inspecting its config;
 //! * [`shared`] — shared tables: open/create a table in a file, unlink it;
 //! * [`remote`] — remote tables: open/create a table kept in Redis, unlink it;
-//! * `backend` — what an `es_table` holds (local or remote) and the dispatch;
+//! * `backend` — the opaque `es_table`: what it holds (local or remote) and
+//!   the dispatch;
 //! * [`engine`] — registering engines and changing their settings;
 //! * [`ticket`] — reserving, finishing and reclaiming tickets;
 //! * [`stats`] — read-only views;
@@ -59,6 +60,7 @@ pub mod ticket;
 
 pub mod stats;
 
+pub use backend::es_table;
 pub use engine::*;
 #[cfg(not(loom))]
 pub use remote::*;

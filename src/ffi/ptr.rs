@@ -4,9 +4,9 @@
 //! `# Safety` section of each `extern "C"` function asks of its C caller:
 //! a pointer is NULL or valid for the access the function documents.
 
+use super::backend::es_table;
 use super::backend::Backend;
 use super::status::es_status;
-use super::table::es_table;
 use crate::KEY_MAX;
 use std::ptr::NonNull;
 

@@ -1,10 +1,10 @@
 //! Remote tables: one table kept in a Redis server (7.0 or later), shared
 //! by every process on every host that opens the same name there.
 
+use super::backend::es_table;
 use super::panic::guard;
 use super::ptr::Out;
 use super::status::es_status;
-use super::table::es_table;
 use super::types::es_config;
 use crate::{Config, Error, RemoteTable};
 use std::ffi::{c_char, CStr};

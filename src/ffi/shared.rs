@@ -1,9 +1,9 @@
 //! Shared tables: one table in a file that several processes map.
 
+use super::backend::es_table;
 use super::panic::guard;
 use super::ptr::Out;
 use super::status::es_status;
-use super::table::es_table;
 use super::types::es_config;
 use crate::{Config, Table};
 use std::ffi::{c_char, CStr, OsStr};

@@ -1,9 +1,9 @@
 //! Read-only views of a table: one engine, all engines, ticket states.
 
+use super::backend::es_table;
 use super::panic::guard;
 use super::ptr::{table_ref, Out};
 use super::status::es_status;
-use super::table::es_table;
 use super::types::{es_engine, es_engine_stats, es_ticket_counts};
 use crate::Engine;
 

@@ -1,39 +1,11 @@
 //! The opaque `es_table`: creating, freeing and inspecting a table.
 
-use super::backend::Backend;
+use super::backend::es_table;
 use super::panic::guard;
 use super::ptr::{table_ref, Out};
 use super::status::es_status;
 use super::types::es_config;
 use crate::{Config, Table};
-
-/// A table of engines and tickets (opaque; see `es_table_new`).
-///
-/// Thread safety: every function taking an `es_table *` may be called from
-/// any number of threads at once on the same table (reserve, commit, cancel,
-/// release and touch are lock-free and never allocate). The one exception is
-/// `es_table_free`, which must not race with any other call on the table,
-/// and after which the pointer must not be used again.
-pub struct es_table {
-    table: Backend,
-}
-
-impl es_table {
-    /// Moves `table` to the heap and hands it out as a C pointer that
-    /// `es_table_free` takes back. (Every constructor of the C API,
-    /// `es_table_new`, `es_table_open_shared` and `es_table_open_redis`,
-    /// goes through here.)
-    pub(crate) fn into_raw(table: impl Into<Backend>) -> *mut es_table {
-        Box::into_raw(Box::new(es_table {
-            table: table.into(),
-        }))
-    }
-
-    /// The table behind the C handle (local or remote).
-    pub(crate) fn table(&self) -> &Backend {
-        &self.table
-    }
-}
 
 /// Creates a table in this process's memory, sized by `*cfg`, and stores
 /// it in `*out`. Lease time is `CLOCK_MONOTONIC`.

@@ -6,10 +6,10 @@
 //! nothing, for a ticket that is not in the state the operation needs
 //! (finished, already committed, expired, 0, from another table, garbage).
 
+use super::backend::es_table;
 use super::panic::guard;
 use super::ptr::{key_slice, table_ref, Out};
 use super::status::es_status;
-use super::table::es_table;
 use super::types::{es_engine, es_ticket};
 use crate::{Engine, Reservation, Ticket};
 

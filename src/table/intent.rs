@@ -38,8 +38,9 @@
 //! An in-process table cannot outlive a crash of its process, so it moves
 //! engine counts with one read-modify-write, as before (`crash_safe` false).
 
-use crate::bits::desc::{Desc, Move};
+use crate::bits::desc::Desc;
 use crate::bits::engine_word::EngineWord;
+use crate::bits::moves::Move;
 use crate::bits::ticket_word::{unpack_engine_ref, Kind, TicketWord};
 use crate::memory::holder::LivenessCache;
 use crate::memory::layout::{EngineWordCell, TicketSlot};
@@ -417,7 +418,8 @@ impl Table {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use crate::bits::desc::{Desc, Move};
+    use crate::bits::desc::Desc;
+    use crate::bits::moves::Move;
     use crate::sync::Ordering;
     use crate::{Config, Error, Table};
 

@@ -12,8 +12,8 @@
 //! an in-flight ticket as not (yet) in the state it wants, so a release can
 //! never decrement `active` before the commit incremented it.
 
-use crate::bits::desc::Move;
 use crate::bits::handle::Ticket;
+use crate::bits::moves::Move;
 use crate::bits::ticket_word::{unpack_engine_ref, Kind, TicketWord};
 use crate::error::{Error, Result};
 use crate::memory::layout::TicketSlot;

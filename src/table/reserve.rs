@@ -9,8 +9,8 @@
 //! When no engine has room, expired tickets are reclaimed once and the
 //! decision is retried before answering "no capacity".
 
-use crate::bits::desc::Move;
 use crate::bits::handle::{Engine, Ticket};
+use crate::bits::moves::Move;
 use crate::bits::ticket_word::{pack_engine_ref, TicketWord};
 use crate::error::{Error, Result};
 use crate::memory::layout::TicketSlot;
