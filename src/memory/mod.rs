@@ -2,6 +2,7 @@
 //! layout (a fixed padding type, const-asserted sizes and offsets), where it
 //! comes from (the heap or a shared file) and who holds its tickets.
 
+#[cfg(not(loom))]
 pub(crate) mod file;
 pub(crate) mod holder;
 pub(crate) mod layout;
