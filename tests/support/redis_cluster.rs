@@ -48,20 +48,32 @@ impl RedisCluster {
     /// (after a loud message) without `redis-server`, as
     /// [`RedisServer::start_or_skip`].
     pub fn start_or_skip(test: &str, replicas: usize, sentinel: bool) -> Option<RedisCluster> {
-        let primary = RedisServer::start_or_skip(test)?;
-        let p = primary.port.to_string();
-        let replicas: Vec<RedisServer> = (0..replicas)
-            .map(|_| {
-                RedisServer::start_with_or_skip(test, &["--replicaof", "127.0.0.1", &p])
-                    .expect("redis-server")
-            })
-            .collect();
+        // Every server works in a directory of its own in `dir` (a replica
+        // writes the snapshot it syncs from; a Sentinel rewrites its config).
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "es-cluster-{}-{}",
             std::process::id(),
-            primary.port
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let base = dir.clone();
+        let sub = move |name: &str| {
+            let d = base.join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            d.to_str().unwrap().to_string()
+        };
+        let primary = RedisServer::start_with_or_skip(test, &["--dir", &sub("primary")])?;
+        let p = primary.port.to_string();
+        let replicas: Vec<RedisServer> = (0..replicas)
+            .map(|i| {
+                let d = sub(&format!("replica{i}"));
+                RedisServer::start_with_or_skip(
+                    test,
+                    &["--replicaof", "127.0.0.1", &p, "--dir", &d],
+                )
+                .expect("redis-server")
+            })
+            .collect();
         let mut c = RedisCluster {
             primary,
             replicas,
@@ -70,7 +82,8 @@ impl RedisCluster {
         };
         c.wait_synced(Duration::from_secs(30));
         if sentinel {
-            let conf = c.dir.join("sentinel.conf");
+            let sdir = sub("sentinel");
+            let conf = c.dir.join("sentinel").join("sentinel.conf");
             std::fs::write(
                 &conf,
                 format!(
@@ -83,12 +96,7 @@ impl RedisCluster {
             .unwrap();
             let s = RedisServer::start_with_or_skip(
                 test,
-                &[
-                    conf.to_str().unwrap(),
-                    "--sentinel",
-                    "--dir",
-                    c.dir.to_str().unwrap(),
-                ],
+                &[conf.to_str().unwrap(), "--sentinel", "--dir", &sdir],
             )
             .expect("redis-server --sentinel");
             let (port, n) = (s.port, c.replicas.len());
