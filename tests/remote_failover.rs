@@ -23,8 +23,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use support::redis_cluster::{ask, wait_until, RedisCluster};
 
-const ENGINES: usize = 4;
-const CAP: u32 = 3;
+/// Few slots (4) for the 9 client threads, so admissions contend for the
+/// last slot all the time and an overcommit would show.
+const ENGINES: usize = 2;
+const CAP: u32 = 2;
+/// Client threads per process.
+const THREADS: usize = 3;
 const TICKETS: u32 = 256;
 /// Both leases: longer than any call (timeout 2 s), so a confirmed ticket a
 /// client still holds is never reclaimed under it.
@@ -212,6 +216,8 @@ impl Drop for Shadow {
 #[derive(Default, Debug, Clone, Copy)]
 struct Tally {
     admitted: u64,
+    /// Reservations answered "no room": the slots were contended.
+    full: u64,
     over: u64,
     unconfirmed: u64,
     io: u64,
@@ -221,6 +227,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, o: Tally) {
         self.admitted += o.admitted;
+        self.full += o.full;
         self.over += o.over;
         self.unconfirmed += o.unconfirmed;
         self.io += o.io;
@@ -244,6 +251,7 @@ fn churn(t: &RemoteTable, index: &HashMap<Engine, usize>, shadow: &Shadow, stop:
         let r = match t.reserve() {
             Ok(Some(r)) => r,
             Ok(None) => {
+                n.full += 1;
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
@@ -299,7 +307,7 @@ fn failover_worker() {
     let index = engine_index(&t);
     let stop = dir.join("stop");
     let total = std::thread::scope(|sc| {
-        let hs: Vec<_> = (0..2)
+        let hs: Vec<_> = (0..THREADS)
             .map(|_| sc.spawn(|| churn(&t, &index, &shadow, &stop)))
             .collect();
         let mut total = Tally::default();
@@ -309,8 +317,8 @@ fn failover_worker() {
         total
     });
     println!(
-        "tally {} {} {} {} {}",
-        total.admitted, total.over, total.unconfirmed, total.io, total.stale
+        "tally {} {} {} {} {} {}",
+        total.admitted, total.full, total.over, total.unconfirmed, total.io, total.stale
     );
 }
 
@@ -342,10 +350,11 @@ fn tally_of(out: &str) -> Tally {
         .collect();
     Tally {
         admitted: v[0],
-        over: v[1],
-        unconfirmed: v[2],
-        io: v[3],
-        stale: v[4],
+        full: v[1],
+        over: v[2],
+        unconfirmed: v[3],
+        io: v[4],
+        stale: v[5],
     }
 }
 
@@ -454,5 +463,6 @@ fn sentinel_failover_under_load() {
     assert_eq!(total.over, 0, "confirmed admissions over capacity");
     assert_eq!(total.stale, 0, "a confirmed ticket was lost");
     assert!(total.admitted > 200, "too little load: {total:?}");
+    assert!(total.full > 0, "the slots were never contended: {total:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
