@@ -162,9 +162,29 @@ impl Drop for Proxies {
     }
 }
 
+/// Prints `text` wrapped at 100 columns, `first` before the first line and
+/// `rest` before the others (as `make demo`).
+fn say(first: &str, rest: &str, text: &str) {
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.len() + 1 + word.len() > 100 {
+            println!("{line}");
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    println!("{line}");
+}
+
 fn orchestrate(s: &Settings) -> Result<bool, String> {
     let slots = ENGINES as u64 * CAPACITY;
-    println!(
+    say("", "", &format!(
         "engine-slots demo-cluster: {ENGINES} engines x capacity {CAPACITY} ({slots} slots) in one \
          remote table; {PROXIES} proxy processes share it through Sentinel with ?confirm=1; {} bursts \
          of {} concurrent requests, one every {} ms, {}% on an error path that forgets to clean up; \
@@ -175,7 +195,7 @@ fn orchestrate(s: &Settings) -> Result<bool, String> {
         s.fail_pct,
         s.bursts / 2,
         s.seed
-    );
+    ));
     eprintln!("[demo-cluster] starting a primary, two replicas and a Sentinel...");
     let mut c = redis_cluster::RedisCluster::start_or_skip("demo-cluster", 2, true)
         .ok_or("could not start redis-server")?;
@@ -320,28 +340,42 @@ fn orchestrate(s: &Settings) -> Result<bool, String> {
     line(&rule.iter().map(String::as_str).collect::<Vec<_>>());
     line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     println!();
-    println!(
-        "- req/s: placement decisions per second of time spent in reserve (one confirmed round \
-         trip each; during the failover a reserve waits up to timeout_ms=1000 for an answer)."
+    say(
+        "- ",
+        "  ",
+        "req/s: placement decisions per second of time spent in reserve (one confirmed round \
+         trip each; during the failover a reserve waits up to timeout_ms=1000 for an answer).",
     );
-    println!(
-        "- run {:.1} s; primary killed after burst {} and Sentinel promoted a replica {:.1} s later.",
+    say(
+        "- ",
+        "  ",
+        &format!(
+        "run {:.1} s; primary killed after burst {} and Sentinel promoted a replica {:.1} s later.",
         wall.as_secs_f64(),
         s.bursts / 2,
         promoted_after.as_secs_f64()
+    ),
     );
-    println!(
-        "- refused {refused}: {} while no engine had room, {} with ES_ERR_IO while the primary was \
+    say(
+        "- ",
+        "  ",
+        &format!(
+        "refused {refused}: {} while no engine had room, {} with ES_ERR_IO while the primary was \
          gone or no replica confirmed (never used); {} commits not confirmed (streams stopped).",
         n(Count::Refused),
         n(Count::Unavailable),
         n(Count::CommitFailed)
+    ),
     );
-    println!(
-        "- {} forgotten tickets and what the failover left were reclaimed by leases ({reclaimed} by \
+    say(
+        "- ",
+        "  ",
+        &format!(
+        "{} forgotten tickets and what the failover left were reclaimed by leases ({reclaimed} by \
          the final reclaim_expired ticks); streams still running: {}.",
         n(Count::Forgot),
         w.running()
+    ),
     );
     let ok = n(Count::Overcommitted) == 0 && leaked == 0 && n(Count::MaxRunning) <= CAPACITY;
     println!(
