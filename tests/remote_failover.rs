@@ -162,6 +162,30 @@ fn unconfirmed_writes_fail_fast_and_come_back() {
     assert_eq!(t.engine_stats(e).unwrap().pending, 0);
 }
 
+#[test]
+fn a_primary_without_enough_replicas_refuses_writes_as_enolink() {
+    // min-replicas-to-write: the server itself refuses every write
+    // (NOREPLICAS) while too few replicas are connected; nothing is written.
+    let Some(c) = RedisCluster::start_or_skip("noreplicas", 0, false) else {
+        return;
+    };
+    let t = RemoteTable::open(&c.primary.url(), "n", Some(&cfg())).unwrap();
+    let e = t.add_engine(b"e", 2).unwrap();
+    let _: () = ask(
+        c.primary.port,
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg("1"),
+    )
+    .unwrap();
+    assert_eq!(t.reserve(), Err(Error::Io(libc::ENOLINK)));
+    assert_eq!(t.set_capacity(e, 3), Err(Error::Io(libc::ENOLINK)));
+    // Reads still answer, and show nothing was written.
+    let st = t.engine_stats(e).unwrap();
+    assert_eq!((st.capacity, st.pending, st.reserved_total), (2, 0, 0));
+}
+
 /// A file of `n` u32 counters mapped shared: how many confirmed admissions
 /// the clients hold on each engine, kept by the clients themselves.
 struct Shadow {

@@ -170,3 +170,26 @@ func TestRedisConfirmedMode(t *testing.T) {
 		t.Fatalf("release: %v", err)
 	}
 }
+
+// min-replicas-to-write: the server refuses every write (NOREPLICAS) while
+// too few replicas are connected: ErrIO (ENOLINK), nothing written.
+func TestRedisNoReplicasIsENOLINK(t *testing.T) {
+	p := startConfirmServer(t)
+	cfg := redisConfig()
+	tb := openRedisT(t, p.url, "noreplicas", &cfg)
+	e := mustAdd(t, tb, "e", 2)
+	raw := rawRedis(t, p.url)
+	if err := raw.ConfigSet(context.Background(), "min-replicas-to-write", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tb.Reserve()
+	wantErr(t, "reserve", err, ErrIO)
+	err = tb.SetCapacity(e, 3)
+	if !errors.Is(err, ErrIO) || !errors.Is(err, syscall.ENOLINK) {
+		t.Fatalf("SetCapacity: %v, want ErrIO and ENOLINK", err)
+	}
+	s := statsOf(t, tb, e)
+	if s.Capacity != 2 || s.Pending != 0 || s.ReservedTotal != 0 {
+		t.Fatalf("stats %+v: something was written", s)
+	}
+}
