@@ -115,7 +115,7 @@ func startConfirmServer(t *testing.T, extra ...string) *confirmServer {
 // confirm_ms when it does not (the unconfirmed reservation cancelled on the
 // primary at once), and succeed again once it is back.
 func TestRedisConfirmedMode(t *testing.T) {
-	p := startConfirmServer(t)
+	p := startConfirmServer(t, "--repl-diskless-sync-delay", "0")
 	r := startConfirmServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(p.port))
 	raw := rawRedis(t, r.url)
 	eventually(t, 30*time.Second, "replica in sync", func() bool {

@@ -62,7 +62,11 @@ impl RedisCluster {
             std::fs::create_dir_all(&d).unwrap();
             d.to_str().unwrap().to_string()
         };
-        let primary = RedisServer::start_with_or_skip(test, &["--dir", &sub("primary")])?;
+        // No 5 s wait for more replicas before a sync (the default).
+        let primary = RedisServer::start_with_or_skip(
+            test,
+            &["--dir", &sub("primary"), "--repl-diskless-sync-delay", "0"],
+        )?;
         let p = primary.port.to_string();
         let replicas: Vec<RedisServer> = (0..replicas)
             .map(|i| {
