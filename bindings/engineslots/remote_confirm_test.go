@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -191,5 +193,113 @@ func TestRedisNoReplicasIsENOLINK(t *testing.T) {
 	s := statsOf(t, tb, e)
 	if s.Capacity != 2 || s.Pending != 0 || s.ReservedTotal != 0 {
 		t.Fatalf("stats %+v: something was written", s)
+	}
+}
+
+// startConfirmSentinel starts a Sentinel (quorum 1, down after 1 s) that
+// monitors the primary on port as "mymaster"; stopped when the test ends.
+func startConfirmSentinel(t *testing.T, primary int) *confirmServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not on PATH")
+	}
+	dir := t.TempDir()
+	conf := dir + "/sentinel.conf"
+	body := "sentinel monitor mymaster 127.0.0.1 " + strconv.Itoa(primary) + " 1\n" +
+		"sentinel down-after-milliseconds mymaster 1000\n" +
+		"sentinel failover-timeout mymaster 10000\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, conf, "--sentinel", "--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1", "--dir", dir, "--daemonize", "no", "--loglevel", "warning")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	eventually(t, 10*time.Second, "Sentinel up", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	return &confirmServer{cmd: cmd, port: port, url: "redis://" + addr}
+}
+
+// The Go client in the confirmed mode through Sentinel, the primary
+// SIGKILLed under load: it follows the promoted replica, no confirmed
+// commit is lost (its release never answers ErrStale), and admissions
+// resume.
+func TestRedisConfirmedFailover(t *testing.T) {
+	p := startConfirmServer(t, "--repl-diskless-sync-delay", "0")
+	var replicas []*confirmServer
+	for i := 0; i < 2; i++ {
+		replicas = append(replicas, startConfirmServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(p.port)))
+	}
+	for _, r := range replicas {
+		raw := rawRedis(t, r.url)
+		eventually(t, 30*time.Second, "replica in sync", func() bool {
+			info, err := raw.Info(context.Background(), "replication").Result()
+			return err == nil && strings.Contains(info, "master_link_status:up")
+		})
+	}
+	s := startConfirmSentinel(t, p.port)
+	sraw := rawRedis(t, s.url)
+	eventually(t, 30*time.Second, "Sentinel knows both replicas", func() bool {
+		v, err := sraw.Do(context.Background(), "SENTINEL", "replicas", "mymaster").Slice()
+		return err == nil && len(v) == 2
+	})
+	url := "redis+sentinel://" + strings.TrimPrefix(s.url, "redis://") +
+		"/mymaster?timeout_ms=2000&confirm=1&session_ms=60000"
+	cfg := Config{MaxEngines: 4, MaxTickets: 64, DefaultCapacity: 2, Policy: LeastLoaded,
+		PendingLease: 8 * time.Second, ActiveLease: 8 * time.Second}
+	tb := openRedisT(t, url, "gofailover", &cfg)
+	mustAdd(t, tb, "e", 2)
+
+	var admitted, stale atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k, err := tb.Reserve()
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				if err := k.Commit(); err != nil {
+					_ = k.Finish()
+					continue
+				}
+				admitted.Add(1)
+				if err := k.Release(); errors.Is(err, ErrStale) {
+					stale.Add(1)
+				}
+			}
+		}()
+	}
+	eventually(t, 30*time.Second, "admissions before the kill", func() bool { return admitted.Load() > 50 })
+	_ = p.cmd.Process.Kill()
+	before := admitted.Load()
+	eventually(t, 60*time.Second, "admissions on the new primary", func() bool {
+		return admitted.Load() > before+50
+	})
+	close(stop)
+	wg.Wait()
+	if stale.Load() != 0 {
+		t.Fatalf("%d confirmed commits were lost (release answered ErrStale)", stale.Load())
 	}
 }
