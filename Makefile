@@ -1,5 +1,7 @@
 # engine-slots — build, test, demo, bench.
 #   make demo    the production scenario, three strategies side by side
+#   make demo-cluster  the same incident, three proxy processes on one
+#                remote table, the Redis primary killed halfway (Sentinel)
 #   make test    installs what is missing (make deps), then everything: Rust
 #                unit/property/stress tests (remote tables against throw-away
 #                local redis-servers), loom models,
@@ -12,7 +14,7 @@ export LOOM_MAX_PREEMPTIONS ?= 2
 # Remote-table tests skip (loudly) without redis-server, except here.
 export ES_REQUIRE_REDIS ?= 1
 
-.PHONY: all build deps demo test test-rust test-c test-cpp test-install test-go fuzz fuzz-smoke install loom lint bench bench-go clean header
+.PHONY: all build deps demo demo-cluster test test-rust test-c test-cpp test-install test-go fuzz fuzz-smoke install loom lint bench bench-go clean header
 
 all: build
 
@@ -21,6 +23,11 @@ build:
 
 demo:
 	$(CARGO) run --release --quiet --example demo
+
+# Needs redis-server (installed by make deps when missing).
+demo-cluster:
+	@command -v redis-server >/dev/null || scripts/deps.sh
+	$(CARGO) run --release --quiet --example demo_cluster
 
 test: deps lint test-rust loom test-c test-cpp test-install fuzz-smoke test-go
 	@echo "make test: all green"
@@ -89,7 +96,10 @@ clean:
 	$(CARGO) clean
 
 # Crash safety at length (tests/crash.rs): a 20 s chaos run of six processes
-# and a kill loop of 1000 SIGKILLs; `make test` runs the short versions.
+# and a kill loop of 1000 SIGKILLs; then a Sentinel failover under 30 s of
+# load on each side of the kill (tests/remote_failover.rs); `make test` runs
+# the short versions.
 .PHONY: soak
 soak:
 	ES_CHAOS_SECS=20 ES_KILLS=1000 $(CARGO) test --release --test crash -- --nocapture
+	ES_FAILOVER_SECS=30 $(CARGO) test --release --test remote_failover -- --nocapture

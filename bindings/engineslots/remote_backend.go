@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +31,10 @@ type goRedisBackend struct {
 	sessionMs string
 	timeout   time.Duration
 	cfgArgs   []any // es_open's config arguments, to recreate a lost table
+	// The confirmed mode (?confirm=N): reservations and commits are
+	// followed by WAIT confirm confirmWait in the same round trip; 0: off.
+	confirm     int
+	confirmWait time.Duration
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -173,6 +178,10 @@ func ensureLibrary(ctx context.Context, rdb redis.UniversalClient, prefix string
 // diagnose is the error of a failed call; tells a server without Functions
 // (ENOTSUP, older than 7.0) from one where they are disabled (ENOSYS).
 func diagnose(ctx context.Context, rdb redis.UniversalClient, err error) error {
+	if strings.HasPrefix(err.Error(), "NOREPLICAS") {
+		// min-replicas-to-write: too few replicas, nothing was written.
+		return fmt.Errorf("%w: %w: %v", ErrIO, syscall.ENOLINK, err)
+	}
 	if unknownCommand(err) {
 		info, ierr := rdb.Info(ctx, "server").Result()
 		if ierr == nil {
@@ -211,14 +220,16 @@ func openGoRedis(url, name string, cfg *Config) (backend, Config, error) {
 		return nil, Config{}, err
 	}
 	b := &goRedisBackend{
-		rdb:       rdb,
-		prefix:    prefix,
-		name:      name,
-		sid:       nonceHex(),
-		sessionMs: u32s(u.sessionMs),
-		timeout:   u.timeout,
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		rdb:         rdb,
+		prefix:      prefix,
+		name:        name,
+		sid:         nonceHex(),
+		sessionMs:   u32s(u.sessionMs),
+		timeout:     u.timeout,
+		confirm:     u.confirm,
+		confirmWait: u.confirmWait,
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), u.timeout)
 	defer cancel()
@@ -324,11 +335,51 @@ func (b *goRedisBackend) open(ctx context.Context, cfgArgs []any) (Config, error
 // gone (recreate), all within one timeout. A read-only call that fails
 // because the connection was closed under it is retried once.
 func (b *goRedisBackend) call(fn string, recreate bool, args ...any) (int64, []any, error) {
+	return b.callWith(fn, recreate, false, args...)
+}
+
+// callConfirmed is call for reservations and commits: in the confirmed
+// mode the FCALL is followed by WAIT in the same round trip (one pipeline
+// on one connection), and an OK that fewer replicas than ?confirm=
+// confirmed is ErrIO (ENOLINK), never used; an unconfirmed reservation is
+// cancelled at once (best effort, same deadline), as the Rust client does.
+func (b *goRedisBackend) callConfirmed(fn string, args ...any) (int64, []any, error) {
+	return b.callWith(fn, true, b.confirm > 0, args...)
+}
+
+// fcallConfirmed is FCALL fn 1 prefix args... then WAIT, pipelined: the
+// function's answer and how many replicas had every write of that
+// connection when WAIT returned.
+func (b *goRedisBackend) fcallConfirmed(ctx context.Context, fn string, args ...any) (any, int64, error) {
+	pipe := b.rdb.Pipeline()
+	fc := pipe.FCall(ctx, fn, []string{b.prefix}, args...)
+	// WAIT is not on go-redis's Pipeliner; Do sends it as is.
+	w := pipe.Do(ctx, "wait", b.confirm, b.confirmWait.Milliseconds())
+	_, _ = pipe.Exec(ctx)
+	v, err := fc.Result()
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := w.Int64()
+	if err != nil {
+		return nil, 0, err
+	}
+	return v, n, nil
+}
+
+func (b *goRedisBackend) callWith(fn string, recreate, confirm bool, args ...any) (int64, []any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	reloaded, reopened, retry := false, false, readOnlyFuncs[fn]
 	for {
-		v, err := fcall(ctx, b.rdb, fn, b.prefix, args...)
+		var v any
+		var err error
+		acked := int64(-1)
+		if confirm {
+			v, acked, err = b.fcallConfirmed(ctx, fn, args...)
+		} else {
+			v, err = fcall(ctx, b.rdb, fn, b.prefix, args...)
+		}
 		if err == nil {
 			st, r, err := replyOf(v)
 			if err != nil {
@@ -340,6 +391,12 @@ func (b *goRedisBackend) call(fn string, recreate bool, args ...any) (int64, []a
 					return 0, nil, err
 				}
 				continue
+			}
+			if confirm && st == 0 && acked < int64(b.confirm) {
+				if fn == "es_reserve" && len(r) > 1 {
+					_, _ = fcall(ctx, b.rdb, "es_cancel", b.prefix, r[1])
+				}
+				return 0, nil, ioErr(syscall.ENOLINK)
 			}
 			return st, r, nil
 		}
@@ -560,7 +617,7 @@ func (b *goRedisBackend) remove(e Engine) error {
 }
 
 func (b *goRedisBackend) reserveWith(target string) (int32, uint64, Engine) {
-	st, r, err := b.call("es_reserve", true, b.sid, b.sessionMs, nonceHex(), target)
+	st, r, err := b.callConfirmed("es_reserve", b.sid, b.sessionMs, nonceHex(), target)
 	if err != nil {
 		return errStatus(err), 0, 0
 	}
@@ -609,7 +666,21 @@ func (b *goRedisBackend) ticketOp(fn string, tk uint64) int32 {
 	return remoteStatus(st)
 }
 
-func (b *goRedisBackend) commit(tk uint64) int32  { return b.ticketOp("es_commit", tk) }
+// commit is confirmed in the confirmed mode: an ErrIO may then mean the
+// commit took effect on a primary no replica confirmed; do not start the
+// stream, finish the ticket (best effort), else its lease reclaims it.
+func (b *goRedisBackend) commit(tk uint64) int32 {
+	h, ok := handleHex(tk, handleTicket)
+	if !ok {
+		return statusStale
+	}
+	st, _, err := b.callConfirmed("es_commit", h)
+	if err != nil {
+		return errStatus(err)
+	}
+	return remoteStatus(st)
+}
+
 func (b *goRedisBackend) cancel(tk uint64) int32  { return b.ticketOp("es_cancel", tk) }
 func (b *goRedisBackend) release(tk uint64) int32 { return b.ticketOp("es_release", tk) }
 func (b *goRedisBackend) touch(tk uint64) int32   { return b.ticketOp("es_touch", tk) }

@@ -16,14 +16,25 @@ import (
 //	redis+sentinel://[user:password@]host[:port][,host[:port]...]/master-name[/db]
 //
 // and ?timeout_ms=N (1..3600000, default 1000), ?session_ms=N
-// (100..86400000, default 10000), and on rediss:// ?tls_ca=PATH. Anything
-// else is ErrInvalid.
+// (100..86400000, default 10000), ?confirm=N (0..16, default 0: off) and
+// ?confirm_ms=M (1..timeout_ms, default timeout_ms/2 capped at 500, at
+// least 1): the confirmed mode, every reservation and commit followed by
+// WAIT N M in the same round trip (docs/REMOTE.md, "Failover"); and on
+// rediss:// ?tls_ca=PATH. Anything else is ErrInvalid.
 
 const (
 	defaultTimeoutMs = 1000
 	defaultSessionMs = 10000
 	tableNameMax     = 64
+	confirmMax       = 16
+	confirmMsCap     = 500
 )
+
+// defaultConfirmMs is ?confirm_ms='s default for a timeout: half of it, at
+// most 500 ms, at least 1 ms (WAIT with 0 would wait forever).
+func defaultConfirmMs(timeoutMs uint64) uint64 {
+	return min(max(timeoutMs/2, 1), confirmMsCap)
+}
 
 type hostPort struct {
 	host string
@@ -41,6 +52,10 @@ type redisURL struct {
 	timeout   time.Duration
 	sessionMs uint32
 	tlsCA     string
+	// confirm replicas must have each reservation and commit (0: off),
+	// waiting at most confirmWait.
+	confirm     int
+	confirmWait time.Duration
 }
 
 func parseRedisURL(url string) (*redisURL, error) {
@@ -116,6 +131,7 @@ func parseRedisURL(url string) (*redisURL, error) {
 	default:
 		return nil, ErrInvalid
 	}
+	timeoutMs, confirmMs := uint64(defaultTimeoutMs), uint64(0)
 	if hasQuery {
 		for _, pair := range strings.Split(query, "&") {
 			k, v, ok := strings.Cut(pair, "=")
@@ -137,12 +153,27 @@ func parseRedisURL(url string) (*redisURL, error) {
 			switch {
 			case k == "timeout_ms" && n >= 1 && n <= 3_600_000:
 				u.timeout = time.Duration(n) * time.Millisecond
+				timeoutMs = n
+			case k == "confirm" && n <= confirmMax:
+				u.confirm = int(n)
+			case k == "confirm_ms" && n >= 1:
+				confirmMs = n
 			case k == "session_ms" && n >= 100 && n <= 86_400_000:
 				u.sessionMs = uint32(n)
 			default:
 				return nil, ErrInvalid
 			}
 		}
+	}
+	// Checked once every parameter is known (they may come in any order).
+	if confirmMs == 0 {
+		confirmMs = defaultConfirmMs(timeoutMs)
+	}
+	if confirmMs > timeoutMs {
+		return nil, ErrInvalid
+	}
+	if u.confirm > 0 {
+		u.confirmWait = time.Duration(confirmMs) * time.Millisecond
 	}
 	return u, nil
 }

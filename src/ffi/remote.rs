@@ -34,7 +34,13 @@ unsafe fn text<'a>(s: *const c_char) -> Option<Result<&'a str, Error>> {
 /// `?session_ms=N` (default 10000: how long after this process stops
 /// renewing its session, because it died or lost the server, its tickets
 /// are reclaimed; a background thread renews it every `session_ms / 3`);
-/// on `rediss://` also `?tls_ca=PATH` (trust this PEM CA, not the system's).
+/// on `rediss://` also `?tls_ca=PATH` (trust this PEM CA, not the system's);
+/// and `?confirm=N` (0..=16, default 0: off) with `?confirm_ms=M`
+/// (1..=timeout_ms, default timeout_ms/2 capped at 500): the confirmed mode,
+/// where every reservation and commit waits in the same round trip (`WAIT`)
+/// until `N` replicas have it, and one they did not confirm within `M` ms
+/// returns `ES_ERR_IO` with `errno` `ENOLINK` (a reservation is then never
+/// handed out; docs/REMOTE.md, "Failover").
 ///
 /// The cfg rules are those of `es_table_open_shared`: creating needs `cfg`;
 /// opening takes the table's own config when `cfg` is NULL, and a `cfg`
@@ -47,7 +53,8 @@ unsafe fn text<'a>(s: *const c_char) -> Option<Result<&'a str, Error>> {
 /// `ETIMEDOUT`, `ECONNREFUSED`, `ECONNRESET`, `EACCES` (wrong password,
 /// ACL), `ENOTSUP` (server older than 7.0), `ENOSYS` (`FCALL`/`FUNCTION`
 /// disabled), `EAGAIN`, `EHOSTUNREACH` (no Sentinel named a primary),
-/// `EPROTO` (another protocol major). On any table, a call that returned
+/// `EPROTO` (another protocol major), `ENOLINK` (the confirmed mode, or the
+/// server's `min-replicas-to-write`). On any table, a call that returned
 /// `ES_ERR_IO` may or may not have taken effect (a reservation that did is
 /// reclaimed by its pending lease). `es_table_free` closes the connections.
 ///

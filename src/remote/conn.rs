@@ -10,7 +10,9 @@
 use super::errors;
 use super::url::{RedisUrl, Servers};
 use crate::{Error, Result};
-use redis::{Cmd, ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisConnectionInfo, Value};
+use redis::{
+    Cmd, ConnectionAddr, ConnectionInfo, Pipeline, ProtocolVersion, RedisConnectionInfo, Value,
+};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -221,6 +223,26 @@ impl Conn<'_> {
         cmd: &Cmd,
         deadline: Instant,
     ) -> std::result::Result<Value, Failure> {
+        self.exec(deadline, |c| cmd.query::<Value>(c))
+    }
+
+    /// Sends the commands of `pipe` in one write and reads their answers
+    /// (one round trip) before `deadline`: one value per command, or the
+    /// first error any of them answered (every answer is read, so the
+    /// connection stays usable).
+    pub(crate) fn run_pipeline(
+        &mut self,
+        pipe: &Pipeline,
+        deadline: Instant,
+    ) -> std::result::Result<Vec<Value>, Failure> {
+        self.exec(deadline, |c| pipe.query::<Vec<Value>>(c))
+    }
+
+    fn exec<T>(
+        &mut self,
+        deadline: Instant,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> std::result::Result<T, Failure> {
         let t = left(deadline).map_err(Failure::Local)?;
         let c = self
             .conn
@@ -229,7 +251,7 @@ impl Conn<'_> {
         let r = c
             .set_read_timeout(Some(t))
             .and_then(|_| c.set_write_timeout(Some(t)))
-            .and_then(|_| cmd.query::<Value>(c));
+            .and_then(|_| f(c));
         match r {
             Ok(v) => Ok(v),
             Err(e) => {

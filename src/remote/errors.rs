@@ -13,6 +13,7 @@
 //! | `EAGAIN`       | the server cannot serve now (loading, read-only replica, busy script) |
 //! | `EHOSTUNREACH` | no Sentinel named a reachable primary                        |
 //! | `EPROTO`       | an answer this client does not understand (another protocol major) |
+//! | `ENOLINK`      | the confirmed mode: fewer replicas than `?confirm=` confirmed the write in `confirm_ms`; or the primary refuses writes for lack of replicas (`min-replicas-to-write`, `NOREPLICAS`) |
 //!
 //! A table whose keys hold something else (garbage, another data format) is
 //! `Corrupt`.
@@ -81,6 +82,9 @@ pub(crate) fn to_error(e: &RedisError) -> Error {
             Error::Io(libc::EAGAIN)
         }
         (_, "BUSY" | "TRYAGAIN" | "CLUSTERDOWN") => Error::Io(libc::EAGAIN),
+        _ if code == "NOREPLICAS" || e.to_string().contains("NOREPLICAS") => {
+            Error::Io(libc::ENOLINK)
+        }
         _ if e.to_string().contains("WRONGPASS") || e.to_string().contains("NOAUTH") => {
             Error::Io(libc::EACCES)
         }
@@ -114,5 +118,7 @@ mod tests {
         let wrongpass = RedisError::from((ErrorKind::AuthenticationFailed, "auth"));
         assert_eq!(to_error(&wrongpass), Error::Io(libc::EACCES));
         assert!(to_error(&server("x", "y")).code() == -7);
+        let noreplicas = server("NOREPLICAS", "Not enough good replicas to write.");
+        assert_eq!(to_error(&noreplicas), Error::Io(libc::ENOLINK));
     }
 }

@@ -10,6 +10,7 @@
 
 use super::conn::{Conn, Failure};
 use super::errors;
+use super::url::Confirm;
 use crate::{Error, Result};
 use redis::Value;
 use std::time::Instant;
@@ -35,6 +36,31 @@ pub(crate) fn fcall(
         cmd.arg(*a);
     }
     conn.run(&cmd, deadline)
+}
+
+/// `FCALL func 1 prefix args...` then `WAIT replicas wait_ms`, sent
+/// together (one round trip): the function's answer, and how many replicas
+/// had every write of this connection (that call's included) when `WAIT`
+/// returned.
+pub(crate) fn fcall_confirmed(
+    conn: &mut Conn<'_>,
+    func: &str,
+    prefix: &str,
+    args: &[&[u8]],
+    confirm: Confirm,
+    deadline: Instant,
+) -> std::result::Result<(Value, i64), Failure> {
+    let mut pipe = redis::pipe();
+    let cmd = pipe.cmd("FCALL").arg(func).arg(1).arg(prefix);
+    for a in args {
+        cmd.arg(*a);
+    }
+    pipe.cmd("WAIT").arg(confirm.replicas).arg(confirm.wait_ms);
+    let mut v = conn.run_pipeline(&pipe, deadline)?;
+    match (v.pop(), v.pop(), v.is_empty()) {
+        (Some(Value::Int(acked)), Some(answer), true) => Ok((answer, acked)),
+        _ => Err(Failure::Local(Error::Io(libc::EPROTO))),
+    }
 }
 
 /// Loads (or replaces) the library.

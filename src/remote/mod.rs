@@ -7,7 +7,8 @@
 //! functions, the handles, sessions and the failure statuses.
 //!
 //! * `url` — the server URL (`redis://`, `rediss://`,
-//!   `redis+sentinel://`, `?timeout_ms=`, `?session_ms=`) and table names;
+//!   `redis+sentinel://`, `?timeout_ms=`, `?session_ms=`, `?confirm=`) and
+//!   table names;
 //! * `conn` — a deadline-bounded connection pool, Sentinel resolution;
 //! * `errors` — network and server failures as [`crate::Error`];
 //! * `library` — the Lua library: calls, loading, version check;

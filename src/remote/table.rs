@@ -3,11 +3,11 @@
 use super::conn::{Conn, Failure, Pool};
 use super::errors;
 use super::handles::{engine_hex, parse_engine, parse_ticket, ticket_hex};
-use super::library::{self, fcall};
+use super::library::{self, fcall, fcall_confirmed};
 use super::nonce;
 use super::reply::{self, int_as, Reply, NO_CAPACITY, NO_TABLE, OK};
 use super::session::Heartbeat;
-use super::url;
+use super::url::{self, Confirm};
 use crate::{
     Config, Engine, EngineSpec, EngineStats, Error, Policy, Reservation, Result, Ticket,
     TicketCounts, KEY_MAX,
@@ -30,7 +30,12 @@ use std::time::Instant;
 /// * so `reclaim_expired`, `snapshot` and `ticket_counts` return `Result`;
 /// * leases run on the server's clock;
 /// * holder death is a session that stopped being renewed (see the URL's
-///   `session_ms`): its tickets are reclaimed like a dead process's.
+///   `session_ms`): its tickets are reclaimed like a dead process's;
+/// * with `?confirm=N` in the URL (the confirmed mode) every reservation
+///   and commit is followed, in the same round trip, by `WAIT N confirm_ms`:
+///   one that fewer than `N` replicas confirmed is `Io(ENOLINK)` and is
+///   never to be used, so a failover to a replica cannot lose an admission
+///   the caller acted on (`docs/REMOTE.md`, "Failover").
 ///
 /// Every method is `&self` and thread-safe: calls use a small connection
 /// pool; one background thread renews the session. Open it after `fork`.
@@ -76,6 +81,8 @@ pub(crate) struct Core {
     sid: String,
     session_ms: String,
     config: Config,
+    /// The confirmed mode of the URL (`?confirm=`), `None` when off.
+    confirm: Option<Confirm>,
 }
 
 /// The arguments of `es_open` for `config` (or none: take the table's).
@@ -140,19 +147,56 @@ impl Core {
     /// retried once on a new connection; a call that writes is not (it may
     /// have taken effect) and returns `Io`.
     fn call(&self, func: &str, args: &[&[u8]], recreate: bool) -> Result<Reply> {
+        self.call_with(func, args, recreate, None)
+    }
+
+    /// As [`Core::call`] with `confirm`: the call is followed by `WAIT` in
+    /// the same round trip, and an `OK` that fewer replicas than asked
+    /// confirmed is `Io(ENOLINK)` (the write may be lost by a failover; the
+    /// caller never uses it). An unconfirmed reservation is cancelled on the
+    /// way out (best effort, same deadline), so a primary that survives
+    /// gets the slot back at once rather than at the end of the lease.
+    fn call_with(
+        &self,
+        func: &str,
+        args: &[&[u8]],
+        recreate: bool,
+        confirm: Option<Confirm>,
+    ) -> Result<Reply> {
         let deadline = Instant::now() + self.pool.timeout();
         let mut conn = self.pool.get(deadline)?;
         let (mut reloaded, mut reopened) = (false, false);
         let mut retry = READ_ONLY.contains(&func);
         loop {
-            match fcall(&mut conn, func, &self.prefix, args, deadline) {
-                Ok(v) => {
+            let sent = match confirm {
+                None => fcall(&mut conn, func, &self.prefix, args, deadline).map(|v| (v, None)),
+                Some(c) => fcall_confirmed(&mut conn, func, &self.prefix, args, c, deadline)
+                    .map(|(v, acked)| (v, Some(acked))),
+            };
+            match sent {
+                Ok((v, acked)) => {
                     let r = Reply::parse(v)?;
                     if r.status() == NO_TABLE && recreate && !reopened {
                         reopened = true;
                         let a = open_args(&self.sid, &self.session_ms, Some(&self.config));
                         open_on(&mut conn, &self.prefix, &a, deadline)?;
                         continue;
+                    }
+                    if let (Some(c), Some(acked)) = (confirm, acked) {
+                        if r.status() == OK && acked < i64::from(c.replicas) {
+                            if func == "es_reserve" {
+                                if let Ok(ticket) = r.bytes(1) {
+                                    let _ = fcall(
+                                        &mut conn,
+                                        "es_cancel",
+                                        &self.prefix,
+                                        &[ticket],
+                                        deadline,
+                                    );
+                                }
+                            }
+                            return Err(Error::Io(libc::ENOLINK));
+                        }
                     }
                     return Ok(r);
                 }
@@ -260,6 +304,7 @@ impl RemoteTable {
             c.validate()?;
         }
         let session_ms = url.session_ms.to_string();
+        let confirm = url.confirm;
         let pool = Pool::new(url)?;
         let sid = nonce::hex();
         let deadline = Instant::now() + pool.timeout();
@@ -280,6 +325,7 @@ impl RemoteTable {
             sid,
             session_ms,
             config,
+            confirm,
         });
         let heartbeat = Heartbeat::start(Arc::clone(&core)).map_err(|_| Error::Io(libc::EAGAIN))?;
         Ok(RemoteTable {
@@ -320,6 +366,17 @@ impl RemoteTable {
 
     fn call(&self, func: &str, args: &[&[u8]]) -> Result<Reply> {
         self.core.call(func, args, true)
+    }
+
+    /// A call that must reach `?confirm=` replicas (reservations, commits).
+    fn call_confirmed(&self, func: &str, args: &[&[u8]]) -> Result<Reply> {
+        self.core.call_with(func, args, true, self.core.confirm)
+    }
+
+    /// How many replicas each reservation and commit waits for (`?confirm=`;
+    /// 0: the confirmed mode is off).
+    pub fn confirm_replicas(&self) -> u32 {
+        self.core.confirm.map_or(0, |c| u32::from(c.replicas))
     }
 
     /// Registers an engine (see [`Table::add_engine`](crate::Table::add_engine)).
@@ -440,7 +497,7 @@ impl RemoteTable {
     fn reserve_with(&self, target: &[u8]) -> Result<Option<Reservation>> {
         let nonce = nonce::hex();
         let core = &self.core;
-        let r = self.call(
+        let r = self.call_confirmed(
             "es_reserve",
             &[
                 core.sid.as_bytes(),
@@ -500,8 +557,14 @@ impl RemoteTable {
     }
 
     /// The stream started: pending -> active.
+    ///
+    /// In the confirmed mode (`?confirm=N`) an `Io` answer may also mean the
+    /// commit took effect on a primary that no replica confirmed: do not
+    /// start the stream; [`finish`](RemoteTable::finish) the ticket (best
+    /// effort), else its lease reclaims it.
     pub fn commit(&self, t: Ticket) -> Result<()> {
-        self.ticket_op("es_commit", t)
+        let h = ticket_hex(t).ok_or(Error::Stale)?;
+        self.call_confirmed("es_commit", &[h.as_bytes()])?.check()
     }
 
     /// The stream did not start: gives the pending ticket back.

@@ -9,7 +9,10 @@
 //! call waits) and `?session_ms=N` (default 10000: how long the tickets of a
 //! client that stopped renewing its session survive it); on `rediss://`
 //! also `?tls_ca=PATH` (a PEM file of the CA to trust instead of the
-//! system's, percent-encoded). Credentials and
+//! system's, percent-encoded); `?confirm=N` (0..=16, default 0: off) and
+//! `?confirm_ms=M` (the confirmed mode: every reservation and commit waits,
+//! in the same round trip, until `N` replicas have it, at most `M` ms).
+//! Credentials and
 //! `db` are those of the data server (the primary, for Sentinel); Sentinels
 //! are asked without credentials. Anything else is malformed: `Invalid`.
 
@@ -25,6 +28,11 @@ const TIMEOUT_MS: std::ops::RangeInclusive<u32> = 1..=3_600_000;
 /// Range of `?session_ms=` (a tenth of a second to a day; the server has the
 /// same upper bound).
 const SESSION_MS: std::ops::RangeInclusive<u32> = 100..=86_400_000;
+/// Most replicas `?confirm=` can ask for.
+pub(crate) const CONFIRM_MAX: u8 = 16;
+/// Default of `?confirm_ms=` when `timeout_ms` allows it: half the timeout,
+/// at most this.
+const CONFIRM_MS_CAP: u32 = 500;
 /// Longest table name, in bytes.
 pub const NAME_MAX: usize = 64;
 
@@ -51,6 +59,24 @@ pub(crate) struct RedisUrl {
     pub(crate) session_ms: u32,
     /// `rediss://` only: trust this CA (a PEM file) instead of the system's.
     pub(crate) tls_ca: Option<String>,
+    /// The confirmed mode (`?confirm=N`), `None` when off.
+    pub(crate) confirm: Option<Confirm>,
+}
+
+/// The confirmed mode: reservations and commits count only once `replicas`
+/// replicas have them (`WAIT replicas wait_ms` in the same round trip).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Confirm {
+    /// `?confirm=`, 1..=16.
+    pub(crate) replicas: u8,
+    /// `?confirm_ms=`, 1..=timeout_ms.
+    pub(crate) wait_ms: u32,
+}
+
+/// The default of `?confirm_ms=` for a timeout: half of it, at most 500 ms,
+/// at least 1 ms (`WAIT` with 0 would wait forever).
+pub(crate) fn default_confirm_ms(timeout_ms: u32) -> u32 {
+    (timeout_ms / 2).clamp(1, CONFIRM_MS_CAP)
 }
 
 /// Parses `url`; `Invalid` for anything malformed.
@@ -105,6 +131,7 @@ pub(crate) fn parse(url: &str) -> Result<RedisUrl> {
     let mut timeout_ms = DEFAULT_TIMEOUT_MS;
     let mut session_ms = DEFAULT_SESSION_MS;
     let mut tls_ca = None;
+    let (mut confirm, mut confirm_ms) = (0u32, None);
     for pair in query.into_iter().flat_map(|q| q.split('&')) {
         let (k, v) = pair.split_once('=').ok_or(Error::Invalid)?;
         if k == "tls_ca" && scheme == "rediss" && !v.is_empty() {
@@ -115,9 +142,20 @@ pub(crate) fn parse(url: &str) -> Result<RedisUrl> {
         match k {
             "timeout_ms" if TIMEOUT_MS.contains(&n) => timeout_ms = n,
             "session_ms" if SESSION_MS.contains(&n) => session_ms = n,
+            "confirm" if n <= u32::from(CONFIRM_MAX) => confirm = n,
+            "confirm_ms" if n >= 1 => confirm_ms = Some(n),
             _ => return Err(Error::Invalid),
         }
     }
+    // Checked once every parameter is known (they may come in any order).
+    let wait_ms = confirm_ms.unwrap_or(default_confirm_ms(timeout_ms));
+    if wait_ms > timeout_ms {
+        return Err(Error::Invalid);
+    }
+    let confirm = (confirm > 0).then_some(Confirm {
+        replicas: confirm as u8,
+        wait_ms,
+    });
     Ok(RedisUrl {
         servers,
         username,
@@ -126,6 +164,7 @@ pub(crate) fn parse(url: &str) -> Result<RedisUrl> {
         timeout: Duration::from_millis(timeout_ms as u64),
         session_ms,
         tls_ca,
+        confirm,
     })
 }
 
@@ -250,6 +289,38 @@ mod tests {
             }
         );
         assert_eq!((u.db, u.timeout.as_millis()), (2, 9));
+        assert_eq!(u.confirm, None);
+    }
+
+    #[test]
+    fn confirmed_mode() {
+        let c = |url: &str| parse(url).unwrap().confirm;
+        assert_eq!(c("redis://h?confirm=0"), None);
+        let one = |replicas, wait_ms| Some(Confirm { replicas, wait_ms });
+        assert_eq!(c("redis://h?confirm=1"), one(1, 500));
+        assert_eq!(c("redis://h?timeout_ms=200&confirm=2"), one(2, 100));
+        assert_eq!(c("redis://h?timeout_ms=1&confirm=2"), one(2, 1));
+        assert_eq!(c("redis://h?confirm_ms=50&confirm=16"), one(16, 50));
+        assert_eq!(c("redis://h?confirm=1&confirm_ms=1000"), one(1, 1000));
+        assert_eq!(
+            c("redis+sentinel://a,b/m/1?confirm=1&timeout_ms=3000&confirm_ms=2500"),
+            one(1, 2500)
+        );
+        assert_eq!(c("rediss://h?confirm=3&tls_ca=%2Fca"), one(3, 500));
+        // confirm_ms alone is accepted (and unused).
+        assert_eq!(c("redis://h?confirm_ms=7"), None);
+        for bad in [
+            "redis://h?confirm=17",
+            "redis://h?confirm=-1",
+            "redis://h?confirm=x",
+            "redis://h?confirm=",
+            "redis://h?confirm=1&confirm_ms=0",
+            "redis://h?confirm=1&confirm_ms=1001",
+            "redis://h?timeout_ms=100&confirm=1&confirm_ms=101",
+            "redis://h?confirm_ms=101&timeout_ms=100",
+        ] {
+            assert_eq!(parse(bad), Err(Error::Invalid), "{bad:?}");
+        }
     }
 
     #[test]

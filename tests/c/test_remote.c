@@ -80,7 +80,9 @@ static void test_bad_inputs(void) {
   es_config bad = config(0, 16, 2, 0);
   es_table *t = NULL;
   const char *bad_urls[] = {"", "nope", "redis://127.0.0.1:0", "redis://h?timeout_ms=0",
-                            "redis://h?what=1", "http://127.0.0.1:6379", "redis+sentinel://h:1"};
+                            "redis://h?what=1", "http://127.0.0.1:6379", "redis+sentinel://h:1",
+                            "redis://h?confirm=17", "redis://h?confirm=1&confirm_ms=0",
+                            "redis://h?timeout_ms=100&confirm=1&confirm_ms=101"};
   const char *bad_names[] = {"", "a b", "a{b", "b}", "tab\t",
                              "0123456789012345678901234567890123456789012345678901234567890123x"};
   const char not_utf8[] = {'r', 'e', 'd', 'i', 's', ':', '/', '/', (char)0xff, 0};
@@ -108,6 +110,37 @@ static void test_bad_inputs(void) {
   CHECK_ST(es_table_open_redis(url, "missing", NULL, &t), ES_ERR_NOT_FOUND);
   CHECK_ST(es_table_unlink_redis(url, "missing"), ES_ERR_NOT_FOUND);
   CHECK(t == NULL);
+}
+
+/* The confirmed mode (?confirm=1) against a server with no replica: every
+ * reservation and commit is ES_ERR_IO with errno ENOLINK after confirm_ms,
+ * the reservation is never handed out (and cancelled on the server). */
+static void test_confirmed_without_replica(void) {
+  char confirmed[300];
+  es_config cfg = config(4, 16, 2, 5000);
+  es_table *plain = open_remote("confirm", &cfg);
+  es_table *t = NULL;
+  es_engine e = 0;
+  es_ticket k = 0;
+  es_engine_stats s;
+  snprintf(confirmed, sizeof confirmed, "%s&confirm=1&confirm_ms=50", url);
+  CHECK_OK(es_table_open_redis(confirmed, "confirm", NULL, &t));
+  CHECK_OK(es_engine_add(plain, (const uint8_t *)"e", 1, 0, &e));
+  errno = 0;
+  CHECK_ST(es_reserve(t, &k, &e), ES_ERR_IO);
+  CHECK(errno == ENOLINK);
+  CHECK(k == 0);
+  CHECK_OK(es_engine_stats_get(plain, e, &s));
+  CHECK(s.pending == 0 && s.reserved_total == 1);
+  /* Not confirmed either: the commit of a ticket reserved without it. */
+  CHECK_OK(es_reserve_on(plain, e, &k));
+  errno = 0;
+  CHECK_ST(es_commit(t, k), ES_ERR_IO);
+  CHECK(errno == ENOLINK);
+  /* Other calls are not confirmed: the release goes through. */
+  CHECK_OK(es_release(t, k));
+  es_table_free(t);
+  es_table_free(plain);
 }
 
 static void test_every_function(void) {
@@ -432,6 +465,7 @@ int main(void) {
   port_plain = env_port("ES_REDIS_PORT");
   snprintf(url, sizeof url, "redis://127.0.0.1:%d?timeout_ms=5000&session_ms=2000", port_plain);
   test_bad_inputs();
+  test_confirmed_without_replica();
   test_every_function();
   test_real_leases();
   test_threads();

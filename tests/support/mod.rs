@@ -3,4 +3,5 @@
 
 pub mod backends;
 pub mod fake_server;
+pub mod redis_cluster;
 pub mod redis_server;

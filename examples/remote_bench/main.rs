@@ -1,22 +1,38 @@
-//! Round-trip cost of a remote table: latency (p50/p99) of reserve, commit
-//! and release with 16, 256 and 4096 engines (the server's work must not
-//! grow with them), one and four client threads, against a local
-//! redis-server, and the server's own time per FCALL (INFO commandstats).
+//! Round-trip cost of a remote table, against a local redis-server:
 //!
-//!     cargo run --release --example remote_bench [-- redis://host:port]
+//! 1. latency (p50/p99) of reserve, commit and release with 16, 256 and
+//!    4096 engines (the server's work must not grow with them), and the
+//!    server's own time per FCALL (INFO commandstats);
+//! 2. reserve/commit/release latency and cycles/s with 1, 4 and 16 client
+//!    threads for: the in-process table, the remote table, the remote table
+//!    in the confirmed mode (`?confirm=1`: `WAIT` for the replica in the same
+//!    round trip), and the usual alternative (a client-side read then
+//!    `WATCH`/`MULTI` retry loop, `watch_multi.rs`), all in the same run,
+//!    with the ratios.
 //!
-//! Without a URL it starts a throw-away redis-server on a free port.
+//!     cargo run --release --example remote_bench [-- --secs S]
+//!
+//! It starts a throw-away primary and one replica on free ports.
 
-#[path = "../tests/support/redis_server.rs"]
+#[path = "../../tests/support/redis_cluster.rs"]
+#[allow(dead_code)]
+mod redis_cluster;
+#[path = "../../tests/support/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
+
+mod sweep;
+mod watch_multi;
 
 use engine_slots::{Config, RemoteTable};
 use std::time::{Duration, Instant};
 
 const CYCLES: usize = 5_000;
 
-fn pct(v: &mut [Duration], p: f64) -> f64 {
+pub fn pct(v: &mut [Duration], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort();
     v[((v.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6
 }
@@ -56,21 +72,9 @@ fn server_us(c: &mut redis::Connection) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn main() {
-    let server;
-    let url = match std::env::args().nth(1) {
-        Some(u) => u,
-        None => {
-            server =
-                redis_server::RedisServer::start_or_skip("remote_bench").expect("redis-server");
-            server.url()
-        }
-    };
-    let mut c = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    println!("remote table, least-loaded, {url}");
+fn engines_sweep(url: &str) {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    println!("1. remote table, least-loaded, by engine count ({url})");
     println!(
         "{:>8} {:>12} {:>12} {:>12} {:>12} {:>14} {:>16}",
         "engines",
@@ -91,8 +95,8 @@ fn main() {
             ..Config::default()
         };
         let name = format!("bench{engines}");
-        let _ = RemoteTable::unlink(&url, &name);
-        let t = RemoteTable::open(&url, &name, Some(&cfg)).unwrap();
+        let _ = RemoteTable::unlink(url, &name);
+        let t = RemoteTable::open(url, &name, Some(&cfg)).unwrap();
         for i in 0..engines {
             t.add_engine(format!("engine-{i}").as_bytes(), 0).unwrap();
         }
@@ -111,22 +115,27 @@ fn main() {
             CYCLES as f64 / took.as_secs_f64(),
             us
         );
-        if engines == 16 {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..4 {
-                    s.spawn(|| cycles(&t, CYCLES / 4));
-                }
-            });
-            let four = start.elapsed();
-            println!(
-                "{:>8} 4 client threads: {:.0} cycles/s ({:.0} calls/s)",
-                "",
-                CYCLES as f64 / four.as_secs_f64(),
-                3.0 * CYCLES as f64 / four.as_secs_f64()
-            );
-        }
         drop(t);
-        RemoteTable::unlink(&url, &name).unwrap();
+        RemoteTable::unlink(url, &name).unwrap();
     }
+}
+
+fn main() {
+    let mut secs = 2.0;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next().and_then(|v| v.parse::<f64>().ok())) {
+            ("--secs", Some(s)) if s > 0.0 => secs = s,
+            _ => {
+                eprintln!("usage: remote_bench [--secs S]  (seconds per measurement, default 2)");
+                std::process::exit(2);
+            }
+        }
+    }
+    let cluster =
+        redis_cluster::RedisCluster::start_or_skip("remote_bench", 1, false).expect("redis-server");
+    let url = cluster.primary.url();
+    engines_sweep(&url);
+    println!();
+    sweep::run(&url, Duration::from_secs_f64(secs));
 }
