@@ -81,11 +81,13 @@ struct Best {
 /// reserver took the lowest such slot they would all compare-and-swap the
 /// same engine word: one wins, the others fail and scan again, and the
 /// word's cache line bounces between their cores. So the scan starts at a
-/// random slot (from the calling thread's random stream: one add and one
-/// multiply, no syscall) and goes round the table, keeping the first of
-/// equal engines it meets; reservers that start at different slots settle
-/// on different engines. The comparisons, and so the order of the four
-/// criteria, are exactly those of a scan from slot 0.
+/// random slot ([`random::scan_start`]: per thread, kept for 64 scans, no
+/// syscall) and goes round the table, keeping the first of equal engines it
+/// meets; reservers that start at different slots settle on different
+/// engines. The comparisons, and so the order of the four criteria, are
+/// exactly those of a scan from slot 0.
+///
+/// [`random::scan_start`]: crate::protocol::random::scan_start
 pub(crate) fn least_loaded(cells: &[EngineWordCell], metas: &[EngineMeta]) -> Option<Candidate> {
     counters::count_scan();
     least_loaded_from(cells, metas, counters::start(cells.len()))
@@ -100,29 +102,36 @@ pub(crate) fn least_loaded_from(
     metas: &[EngineMeta],
     start: usize,
 ) -> Option<Candidate> {
-    let start = start.min(cells.len());
-    let (head, tail) = cells.split_at(start);
-    // The first engine with room in scan order (tail, then head), and what
-    // is left to scan after it: the rest of its half, then the other half.
-    let (index, word, rest) = match first_with_room(tail) {
-        Some((i, w)) => (start + i, w, [(start + i + 1, &tail[i + 1..]), (0, head)]),
+    let (head, tail) = cells.split_at(start.min(cells.len()));
+    // The first engine with room in scan order (tail, then head) starts
+    // as the best; the scan goes on from the cell after it, round the end.
+    let best = match first_with_room(tail) {
+        Some((i, w)) => {
+            let best = Best::at(start + i, w, &tail[i]);
+            let best = least_loaded_scan(&tail[i + 1..], start + i + 1, best, metas);
+            least_loaded_scan(head, 0, best, metas)
+        }
         None => {
             let (i, w) = first_with_room(head)?;
-            (i, w, [(i + 1, &head[i + 1..]), (start, &tail[..0])])
+            least_loaded_scan(&head[i + 1..], i + 1, Best::at(i, w, &head[i]), metas)
         }
     };
-    let mut best = Best {
-        index,
-        word,
-        stamp: cells[index].last_reserved_ns.load(Ordering::Relaxed),
-    };
-    for (base, part) in rest {
-        best = least_loaded_scan(part, base, best, metas);
-    }
     Some(Candidate {
         index: best.index as u32,
         word: best.word,
     })
+}
+
+impl Best {
+    /// Engine `index`, whose cell is `cell` and word `word`, as the best.
+    #[inline(always)]
+    fn at(index: usize, word: EngineWord, cell: &EngineWordCell) -> Best {
+        Best {
+            index,
+            word,
+            stamp: cell.last_reserved_ns.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Continues a least-loaded scan over `part`, whose first cell is slot
@@ -319,7 +328,7 @@ pub mod counters {
         if LOWEST_SLOT.with(Cell::get) {
             0
         } else {
-            crate::protocol::random::below(n)
+            crate::protocol::random::scan_start(n)
         }
     }
 }
@@ -333,7 +342,7 @@ mod counters {
 
     #[inline(always)]
     pub(crate) fn start(n: usize) -> usize {
-        crate::protocol::random::below(n)
+        crate::protocol::random::scan_start(n)
     }
 }
 
