@@ -41,11 +41,12 @@
 mod contenders;
 
 use contenders::{Floor, Ideal, Ops, Seed, Slots};
+use crossbeam_utils::CachePadded;
 use engine_slots::Policy;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -61,7 +62,8 @@ const ES_TC: &str = "es-two_choices";
 const IDEAL: &str = "ideal-mutex";
 const SEED: &str = "seed";
 const FLOOR: &str = "floor";
-const CONTENDERS: [&str; 6] = [ES_LL, ES_FF, ES_TC, IDEAL, SEED, FLOOR];
+const FLOOR_SHARED: &str = "floor-shared";
+const CONTENDERS: [&str; 7] = [ES_LL, ES_FF, ES_TC, IDEAL, SEED, FLOOR, FLOOR_SHARED];
 
 // ---------------------------------------------------------------- timing
 
@@ -173,14 +175,32 @@ impl Histogram {
 
 // ---------------------------------------------------------------- phases
 
-/// Runs `work` on `threads` threads at once for `length`; returns each
-/// thread's result and the wall time from the common start to the last
-/// thread's end.
+/// The calling thread's CPU time, ns.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// What a phase measured: each thread's result, the wall time from the
+/// common start to the last thread's end, and the CPU time all the
+/// threads got in it.
+struct Phase<R> {
+    results: Vec<R>,
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Runs `work` on `threads` threads at once for `length`.
 fn phase<R: Send>(
     threads: usize,
     length: Duration,
     work: impl Fn(&AtomicBool) -> R + Sync,
-) -> (Vec<R>, Duration) {
+) -> Phase<R> {
     let stop = AtomicBool::new(false);
     let barrier = Barrier::new(threads + 1);
     std::thread::scope(|s| {
@@ -189,22 +209,46 @@ fn phase<R: Send>(
                 let (stop, barrier, work) = (&stop, &barrier, &work);
                 s.spawn(move || {
                     barrier.wait();
-                    work(stop)
+                    let (start, cpu) = (Instant::now(), thread_cpu_ns());
+                    let r = work(stop);
+                    (r, thread_cpu_ns() - cpu, start, Instant::now())
                 })
             })
             .collect();
         barrier.wait();
-        let start = Instant::now();
         std::thread::sleep(length);
         stop.store(true, Ordering::Relaxed);
-        let results = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        (results, start.elapsed())
+        let mut results = Vec::with_capacity(threads);
+        let (mut cpu, mut first, mut last) = (0, None::<Instant>, None::<Instant>);
+        for h in handles {
+            let (r, c, start, end) = h.join().unwrap();
+            results.push(r);
+            cpu += c;
+            first = Some(first.map_or(start, |f| f.min(start)));
+            last = Some(last.map_or(end, |l| l.max(end)));
+        }
+        // Wall time from the first worker's start to the last one's end
+        // (not the main thread's: with 32 threads on 2 cores it may run
+        // long after the workers started).
+        Phase {
+            results,
+            wall: last.unwrap() - first.unwrap(),
+            cpu: Duration::from_nanos(cpu),
+        }
     })
 }
 
+/// A throughput phase: cycles per second of wall time (all threads
+/// together) and per second of CPU time the threads got.
+#[derive(Clone, Copy)]
+struct Rate {
+    wall: f64,
+    cpu: f64,
+}
+
 /// Cycles per second of all threads together.
-fn throughput<C: Ops>(c: &C, threads: usize, length: Duration) -> f64 {
-    let (counts, wall) = phase(threads, length, |stop| {
+fn throughput<C: Ops>(c: &C, threads: usize, length: Duration) -> Rate {
+    let p = phase(threads, length, |stop| {
         let mut l = c.local();
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -217,12 +261,16 @@ fn throughput<C: Ops>(c: &C, threads: usize, length: Duration) -> f64 {
         }
         n
     });
-    counts.iter().sum::<u64>() as f64 / wall.as_secs_f64()
+    let n = p.results.iter().sum::<u64>() as f64;
+    Rate {
+        wall: n / p.wall.as_secs_f64(),
+        cpu: n / p.cpu.as_secs_f64().max(1e-9),
+    }
 }
 
 /// Every reserve's latency, in ticks.
 fn latency<C: Ops>(c: &C, clock: &Clock, threads: usize, length: Duration) -> Histogram {
-    let (hists, _) = phase(threads, length, |stop| {
+    let hists = phase(threads, length, |stop| {
         let mut l = c.local();
         let mut h = Histogram::new();
         while !stop.load(Ordering::Relaxed) {
@@ -236,12 +284,74 @@ fn latency<C: Ops>(c: &C, clock: &Clock, threads: usize, length: Duration) -> Hi
             }
         }
         h
-    });
+    })
+    .results;
     let mut all = Histogram::new();
     for h in &hists {
         all.merge(h);
     }
     all
+}
+
+/// The floor with the writes where a real table has them: every thread
+/// runs the floor's scan over N engine words, each on its own cache line
+/// (as engine-slots pads its engine cells), but its three compare-and-swaps
+/// go to one of those words, its own. What no design that reads every
+/// engine and writes one can avoid: each scan reads the lines the other
+/// threads just wrote.
+struct FloorShared {
+    words: Vec<CachePadded<AtomicU64>>,
+    next: AtomicUsize,
+}
+
+impl FloorShared {
+    fn new(engines: u32) -> FloorShared {
+        FloorShared {
+            words: (0..engines)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    fn cas(&self, own: usize) {
+        let w = &self.words[own];
+        let mut cur = w.load(Ordering::Relaxed);
+        // Only this thread writes its word, so the first try succeeds.
+        while let Err(now) = w.compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed) {
+            cur = now;
+        }
+    }
+}
+
+impl Ops for FloorShared {
+    /// This thread's word.
+    type Local = usize;
+    type Token = usize;
+    fn local(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.words.len()
+    }
+    #[inline]
+    fn reserve(&self, own: &mut usize) -> usize {
+        let mut best = (u64::MAX, 0usize);
+        for (i, w) in self.words.iter().enumerate() {
+            let load = w.load(Ordering::Relaxed) & 0xF;
+            if load < best.0 {
+                best = (load, i);
+            }
+        }
+        self.cas(*own);
+        best.1
+    }
+    #[inline]
+    fn commit(&self, own: &mut usize, _: usize) {
+        self.cas(*own);
+    }
+    #[inline]
+    fn release(&self, own: &mut usize, _: usize) {
+        self.cas(*own);
+    }
 }
 
 /// A contender of the table, built fresh for each thread count.
@@ -250,6 +360,7 @@ enum Built {
     Ideal(Ideal),
     Seed(Seed),
     Floor(Floor),
+    FloorShared(FloorShared),
 }
 
 fn build(name: &str) -> Built {
@@ -260,6 +371,7 @@ fn build(name: &str) -> Built {
         IDEAL => Built::Ideal(Ideal::new(ENGINES)),
         SEED => Built::Seed(Seed::new(ENGINES)),
         FLOOR => Built::Floor(Floor::new(ENGINES)),
+        FLOOR_SHARED => Built::FloorShared(FloorShared::new(ENGINES)),
         _ => unreachable!("unknown contender {name}"),
     }
 }
@@ -273,6 +385,7 @@ macro_rules! with_built {
             Built::Ideal($c) => $body,
             Built::Seed($c) => $body,
             Built::Floor($c) => $body,
+            Built::FloorShared($c) => $body,
         }
     };
 }
@@ -308,11 +421,34 @@ fn write_out(name: &str, text: &str, csv: &str) {
 struct Row {
     threads: usize,
     name: &'static str,
-    /// Cycles per second, each repeat.
-    rates: Vec<f64>,
-    /// Reserve latency quantiles, ns: p50, p99, p99.9, p99.99.
-    lat: [f64; 4],
+    /// Each repeat's rates.
+    rates: Vec<Rate>,
+    /// Each repeat's reserve latency quantiles, ns: p50, p99, p99.9,
+    /// p99.99.
+    lats: Vec<[f64; 4]>,
     samples: u64,
+}
+
+impl Row {
+    /// Median of the repeats' wall-time rates, and their min and max.
+    fn wall(&self) -> (f64, f64, f64) {
+        let mut v: Vec<f64> = self.rates.iter().map(|r| r.wall).collect();
+        let m = median(&mut v);
+        (m, v[0], v[v.len() - 1])
+    }
+    /// Median over the repeats of each latency quantile.
+    fn lat(&self) -> [f64; 4] {
+        [0, 1, 2, 3].map(|q| median(&mut self.lats.iter().map(|l| l[q]).collect::<Vec<_>>()))
+    }
+    /// The smallest and largest p99.99 of the repeats.
+    fn p9999_range(&self) -> (f64, f64) {
+        let v = self.lats.iter().map(|l| l[3]);
+        (v.clone().fold(f64::MAX, f64::min), v.fold(0.0, f64::max))
+    }
+    /// Median of the repeats' CPU-time rates.
+    fn cpu(&self) -> f64 {
+        median(&mut self.rates.iter().map(|r| r.cpu).collect::<Vec<_>>())
+    }
 }
 
 #[cfg(not(feature = "bench-counters"))]
@@ -328,118 +464,141 @@ fn main() {
     for threads in THREADS {
         let built: Vec<(&str, Built)> = CONTENDERS.iter().map(|&n| (n, build(n))).collect();
         let mut rates = vec![Vec::new(); built.len()];
+        let mut lats = vec![Vec::new(); built.len()];
+        let mut samples = vec![0; built.len()];
         for _ in 0..REPEATS {
             for (k, (_, b)) in built.iter().enumerate() {
                 rates[k].push(with_built!(b, |c| throughput(c, threads, tp_len)));
+                let h = with_built!(b, |c| latency(c, &clock, threads, lat_len));
+                let q = |p: f64| clock.ns(h.quantile(p));
+                lats[k].push([q(0.5), q(0.99), q(0.999), q(0.9999)]);
+                samples[k] += h.count();
             }
         }
-        for ((name, b), rates) in built.iter().zip(rates) {
-            let h = with_built!(b, |c| latency(c, &clock, threads, lat_len));
-            let q = |p: f64| clock.ns(h.quantile(p));
+        for (k, (name, _)) in built.iter().enumerate() {
             rows.push(Row {
                 threads,
                 name,
-                rates,
-                lat: [q(0.5), q(0.99), q(0.999), q(0.9999)],
-                samples: h.count(),
+                rates: std::mem::take(&mut rates[k]),
+                lats: std::mem::take(&mut lats[k]),
+                samples: samples[k],
             });
-            eprintln!("contention: {threads:>2} threads, {name} done");
         }
+        eprintln!("contention: {threads:>2} threads done");
     }
     report(&rows, clock);
 }
 
 #[cfg(not(feature = "bench-counters"))]
 fn report(rows: &[Row], clock: Clock) {
-    let get = |threads: usize, name: &str| {
-        rows.iter()
-            .find(|r| r.threads == threads && r.name == name)
-            .map(|r| (median(&mut r.rates.clone()), r.lat))
+    let get =
+        |threads: usize, name: &str| rows.iter().find(|r| r.threads == threads && r.name == name);
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+        _ => None,
     };
+    let wall = |threads: usize, name: &str| get(threads, name).map(|r| r.wall().0);
+    let cpu = |threads: usize, name: &str| get(threads, name).map(|r| r.cpu());
+    let p9999 = |threads: usize, name: &str| get(threads, name).map(|r| r.lat()[3]);
+    let fx = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}x"));
+    // A latency range in ns, or in us / ms when large.
+    let short = |ns: f64| {
+        if ns >= 1e6 {
+            format!("{:.1}ms", ns / 1e6)
+        } else if ns >= 1e4 {
+            format!("{:.0}us", ns / 1e3)
+        } else {
+            format!("{ns:.0}")
+        }
+    };
+    let span = |lo: f64, hi: f64| format!("{}-{}", short(lo), short(hi));
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "contention: {ENGINES} engines, reserve+commit+release cycles on one shared table; \
-         throughput = median of {REPEATS} interleaved phases (min-max in brackets), \
-         M cycles/s of all threads; reserve latency in ns (tsc, 1 tick = {:.3} ns)",
+        "contention: {ENGINES} engines, reserve+commit+release cycles on one shared table, this run.\n\
+         Mcyc/s = million cycles per second of wall time, all threads (median of {REPEATS} \
+         interleaved phases, min-max in brackets); vs mutex, vs seed = ratio to the \
+         ideal-mutex's, the seed's; x 1t = ratio to its own 1-thread figure; cpu = CPU \
+         time the threads got / wall time (2.00 = both cores all the time); \
+         Mcyc/cpu-s = cycles per second of that CPU time; reserve latency in ns \
+         (tsc, 1 tick = {:.3} ns; median of {REPEATS} phases, the p99.99 of each phase \
+         in brackets); p99.99 m/x = the mutex's p99.99 / this one's.",
         clock.ns_per_tick
     );
-    let _ = writeln!(
-        out,
-        "vs mutex = this throughput / ideal-mutex's; x 1t = this / its own 1-thread \
-         throughput; p99.99 mutex/this = the mutex's p99.99 / this p99.99"
-    );
     let mut csv = String::from(
-        "threads,contender,mcycles_per_s,min,max,vs_mutex,vs_seed,x_1t,p50_ns,p99_ns,p999_ns,p9999_ns,p9999_mutex_over_this,samples\n",
+        "threads,contender,mcycles_per_s,min,max,vs_mutex,vs_seed,x_1t,cpu_share,mcycles_per_cpu_s,p50_ns,p99_ns,p999_ns,p9999_ns,p9999_min_ns,p9999_max_ns,p9999_mutex_over_this,samples\n",
     );
     for threads in THREADS {
         let _ = writeln!(out, "\n{threads} thread(s)");
         let _ = writeln!(
             out,
-            "{:<16} {:>8} {:>17} {:>8} {:>7} {:>6} {:>8} {:>8} {:>9} {:>9} {:>11}",
+            "{:<16} {:>7} {:>13} {:>8} {:>7} {:>6} {:>5} {:>10} {:>6} {:>6} {:>7} {:>8} {:>15} {:>10}",
             "contender",
             "Mcyc/s",
             "(min-max)",
             "vs mutex",
             "vs seed",
             "x 1t",
+            "cpu",
+            "Mcyc/cpu-s",
             "p50",
             "p99",
             "p99.9",
             "p99.99",
+            "(min-max)",
             "p99.99 m/x"
         );
         for r in rows.iter().filter(|r| r.threads == threads) {
-            let m = median(&mut r.rates.clone()) / 1e6;
-            let lo = r.rates.iter().cloned().fold(f64::MAX, f64::min) / 1e6;
-            let hi = r.rates.iter().cloned().fold(0.0, f64::max) / 1e6;
-            let mutex = get(threads, IDEAL);
-            let vs_mutex = mutex.map(|(x, _)| m * 1e6 / x);
-            let vs_seed = get(threads, SEED).map(|(x, _)| m * 1e6 / x);
-            let x1 = get(1, r.name).map(|(x, _)| m * 1e6 / x);
-            let tail = mutex.map(|(_, l)| l[3] / r.lat[3].max(1e-9));
-            let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}x"));
+            let (m, lo, hi) = r.wall();
+            let share = r.rates.iter().map(|x| x.wall / x.cpu).sum::<f64>() / r.rates.len() as f64;
+            let vs_mutex = ratio(Some(m), wall(threads, IDEAL));
+            let vs_seed = ratio(Some(m), wall(threads, SEED));
+            let x1 = ratio(Some(m), wall(1, r.name));
+            let lat = r.lat();
+            let (t_lo, t_hi) = r.p9999_range();
+            let tail = ratio(p9999(threads, IDEAL), Some(lat[3].max(1e-9)));
             let _ = writeln!(
                 out,
-                "{:<16} {:>8.2} {:>17} {:>8} {:>7} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>9.0} {:>11}",
+                "{:<16} {:>7.2} {:>13} {:>8} {:>7} {:>6} {:>5.2} {:>10.2} {:>6.0} {:>6.0} {:>7.0} {:>8.0} {:>15} {:>10}",
                 r.name,
-                m,
-                format!("({lo:.2}-{hi:.2})"),
-                f(vs_mutex),
-                f(vs_seed),
-                f(x1),
-                r.lat[0],
-                r.lat[1],
-                r.lat[2],
-                r.lat[3],
-                f(tail)
+                m / 1e6,
+                format!("({:.2}-{:.2})", lo / 1e6, hi / 1e6),
+                fx(vs_mutex),
+                fx(vs_seed),
+                fx(x1),
+                share,
+                r.cpu() / 1e6,
+                lat[0],
+                lat[1],
+                lat[2],
+                lat[3],
+                format!("({})", span(t_lo, t_hi)),
+                fx(tail)
             );
             let o = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
             let _ = writeln!(
                 csv,
-                "{threads},{},{m:.4},{lo:.4},{hi:.4},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{}",
+                "{threads},{},{:.4},{:.4},{:.4},{},{},{},{share:.3},{:.4},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{},{}",
                 r.name,
+                m / 1e6,
+                lo / 1e6,
+                hi / 1e6,
                 o(vs_mutex),
                 o(vs_seed),
                 o(x1),
-                r.lat[0],
-                r.lat[1],
-                r.lat[2],
-                r.lat[3],
+                r.cpu() / 1e6,
+                lat[0],
+                lat[1],
+                lat[2],
+                lat[3],
+                t_lo,
+                t_hi,
                 o(tail),
                 r.samples
             );
         }
     }
     // The issue's goals that this table decides.
-    let ratio = |a: Option<(f64, [f64; 4])>, b: Option<(f64, [f64; 4])>| match (a, b) {
-        (Some((x, _)), Some((y, _))) => Some(x / y),
-        _ => None,
-    };
-    let tail = |a: Option<(f64, [f64; 4])>, b: Option<(f64, [f64; 4])>| match (a, b) {
-        (Some((_, x)), Some((_, y))) => Some(x[3] / y[3].max(1e-9)),
-        _ => None,
-    };
     let _ = writeln!(out, "\ngoals (issue 16), this run:");
     let mut goal = |what: &str, v: Option<f64>, want: f64| {
         let verdict = match v {
@@ -449,31 +608,40 @@ fn report(rows: &[Row], clock: Clock) {
         };
         let _ = writeln!(
             out,
-            "  {what:<58} {:>8}  (goal >= {want}x) {verdict}",
-            v.map_or("-".into(), |v| format!("{v:.2}x"))
+            "  {what:<60} {:>8}  (goal >= {want}x) {verdict}",
+            fx(v)
         );
     };
     for name in [ES_LL, ES_TC, ES_FF] {
         goal(
             &format!("32t: {name} throughput / ideal-mutex"),
-            ratio(get(32, name), get(32, IDEAL)),
+            ratio(wall(32, name), wall(32, IDEAL)),
             2.0,
         );
         goal(
             &format!("32t: ideal-mutex p99.99 / {name} p99.99"),
-            tail(get(32, IDEAL), get(32, name)),
+            ratio(p9999(32, IDEAL), p9999(32, name)),
             100.0,
         );
     }
     goal(
-        "es-least_loaded 2t / 1t throughput",
-        ratio(get(2, ES_LL), get(1, ES_LL)),
+        "es-least_loaded 2t / 1t throughput (wall)",
+        ratio(wall(2, ES_LL), wall(1, ES_LL)),
         1.6,
     );
+    let _ = writeln!(out, "  noise and what limits the scaling (2t / 1t):");
+    for name in [ES_LL, ES_TC, FLOOR, FLOOR_SHARED, IDEAL] {
+        let _ = writeln!(
+            out,
+            "    {name:<16} wall {:>6}, per CPU-second {:>6} (so {:>6} on two idle cores)",
+            fx(ratio(wall(2, name), wall(1, name))),
+            fx(ratio(cpu(2, name), cpu(1, name))),
+            fx(ratio(cpu(2, name), cpu(1, name)).map(|e| 2.0 * e)),
+        );
+    }
     let _ = writeln!(
         out,
-        "  (noise: floor 2t / 1t = {} — 2.0 on an idle 2-core machine)",
-        ratio(get(2, FLOOR), get(1, FLOOR)).map_or("-".into(), |v| format!("{v:.2}x"))
+        "    (floor: 2.00x wall on an idle 2-core machine; less = the other users' share)"
     );
     print!("\n{out}");
     write_out("contention", &out, &csv);
@@ -507,26 +675,30 @@ fn main() {
     ];
     let mut out = String::from(
         "CAS retries per reservation (selection scans per reservation - 1; feature \
-         bench-counters), 16 engines; throughput of the same phase in M cycles/s \
-         (median of 3 interleaved phases)\n",
+         bench-counters), 16 engines, this run; retr = retries per reservation over 3 \
+         interleaved phases; Mcyc/s = million cycles per second of wall time, and \
+         per second of the CPU time the threads got (medians; counters included)\n",
     );
-    let mut csv = String::from("threads,mode,retries_per_reserve,mcycles_per_s\n");
+    let mut csv =
+        String::from("threads,mode,retries_per_reserve,mcycles_per_s,mcycles_per_cpu_s\n");
     let _ = writeln!(
         out,
         "\n{:<44} {}",
         "mode",
         THREADS
-            .map(|t| format!("{:>8} {:>7}", format!("{t}t retr"), "Mcyc/s"))
+            .map(|t| format!("{:>9} {:>6} {:>6}", format!("{t}t retr"), "wall", "cpu"))
             .join(" ")
     );
-    let mut cells = vec![vec![(0.0, Vec::new()); THREADS.len()]; modes.len()];
+    type Cell = (f64, Vec<f64>, Vec<f64>);
+    let mut cells: Vec<Vec<Cell>> =
+        vec![vec![(0.0, Vec::new(), Vec::new()); THREADS.len()]; modes.len()];
     for (ti, threads) in THREADS.into_iter().enumerate() {
         let tables: Vec<Slots> = modes.iter().map(|m| Slots::new(ENGINES, m.1)).collect();
         let mut sums = vec![(0u64, 0u64); modes.len()];
         for _ in 0..REPEATS {
             for (k, (mode, table)) in modes.iter().zip(&tables).enumerate() {
                 let lowest = mode.2;
-                let (counts, wall) = phase(threads, tp_len, |stop| {
+                let p = phase(threads, tp_len, |stop| {
                     bench_counters::set_lowest_slot_ties(lowest);
                     let before = bench_counters::scans();
                     let mut n = 0u64;
@@ -540,10 +712,16 @@ fn main() {
                     }
                     (n, bench_counters::scans() - before)
                 });
-                let (n, scans) = counts.iter().fold((0, 0), |(a, b), (n, s)| (a + n, b + s));
+                let (n, scans) = p
+                    .results
+                    .iter()
+                    .fold((0, 0), |(a, b), (n, s)| (a + n, b + s));
                 sums[k].0 += n;
                 sums[k].1 += scans;
-                cells[k][ti].1.push(n as f64 / wall.as_secs_f64() / 1e6);
+                cells[k][ti].1.push(n as f64 / p.wall.as_secs_f64() / 1e6);
+                cells[k][ti]
+                    .2
+                    .push(n as f64 / p.cpu.as_secs_f64().max(1e-9) / 1e6);
             }
         }
         for (k, (n, scans)) in sums.into_iter().enumerate() {
@@ -551,15 +729,30 @@ fn main() {
         }
         eprintln!("retries: {threads:>2} threads done");
     }
+    let mut per_cpu = vec![[0.0; THREADS.len()]; modes.len()];
     for (k, mode) in modes.iter().enumerate() {
         let mut line = format!("{:<44}", mode.0);
         for (ti, threads) in THREADS.into_iter().enumerate() {
-            let (r, rates) = &mut cells[k][ti];
-            let m = median(rates);
-            let _ = write!(line, " {:>8.4} {:>7.2}", r, m);
-            let _ = writeln!(csv, "{threads},{},{r:.5},{m:.4}", mode.0);
+            let (r, walls, cpus) = &mut cells[k][ti];
+            let (w, c) = (median(walls), median(cpus));
+            per_cpu[k][ti] = c;
+            let _ = write!(line, " {:>9.4} {:>6.2} {:>6.2}", r, w, c);
+            let _ = writeln!(csv, "{threads},{},{r:.5},{w:.4},{c:.4}", mode.0);
         }
         let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(
+        out,
+        "\ncycles per CPU-second at T threads / at 1 thread (1.00 = no cost from sharing \
+         the table; x2 = the 2-thread speed-up two idle cores would give):"
+    );
+    for (k, mode) in modes.iter().enumerate() {
+        let eff: Vec<String> = per_cpu[k]
+            .iter()
+            .zip(THREADS)
+            .map(|(c, t)| format!("{t}t {:.2}", c / per_cpu[k][0]))
+            .collect();
+        let _ = writeln!(out, "  {:<44} {}", mode.0, eff.join("  "));
     }
     print!("\n{out}");
     write_out("retries", &out, &csv);

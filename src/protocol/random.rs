@@ -70,20 +70,24 @@ pub(crate) const SCAN_START_SCANS: u64 = 64;
 
 #[cfg(not(loom))]
 std::thread_local! {
-    /// The calling thread's scan start: a random 32-bit fraction of the
-    /// table (high half) and how many more scans may use it (low half).
+    /// The calling thread's scan start: a slot index (high half) and how
+    /// many more scans may use it (low half).
     static SCAN_START: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// Where the calling thread's least-loaded scan starts, in `0..n` (0 when
-/// `n` is 0): a random slot, drawn again every [`SCAN_START_SCANS`] scans.
+/// Where the calling thread's least-loaded scan starts: a random slot of
+/// `0..n` (0 when `n` is 0), drawn again every [`SCAN_START_SCANS`] scans;
+/// it may be `n` or more while a draw made for a larger table lasts, so
+/// callers clamp it.
 ///
 /// Random, so concurrent reservers start at different slots and settle on
-/// different engines among equals; kept for a while, so a thread's scans
-/// have the same shape call after call and the branch predictor learns
-/// where its two loops end (a start drawn for every scan cost two
-/// mispredicted loop exits per reservation, 10-15% of a 16-engine cycle).
-/// Stored as a fraction of the table, so it holds for any `n`.
+/// different engines among equals. Kept for a while, so a thread's scans
+/// have the same shape call after call (the branch predictor learns where
+/// its two loops end), and stored as the index itself, so the scan's first
+/// load waits only for one thread-local load, not for a multiply (the
+/// start is on the scan's critical path: every address depends on it).
+/// A table whose slot count grew since the draw gets a start in its old
+/// range until the next draw.
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn scan_start(n: usize) -> usize {
@@ -92,21 +96,24 @@ pub(crate) fn scan_start(n: usize) -> usize {
     let s = SCAN_START.with(|c| {
         let mut s = c.get();
         if s as u32 == 0 {
-            s = draw_scan_start();
+            s = draw_scan_start(n);
         }
         c.set(s - 1);
         s
     });
-    (((s >> 32) * n as u64) >> 32) as usize
+    (s >> 32) as usize
 }
 
-/// A fresh scan start for [`scan_start`]: a random fraction and a full
-/// count (out of line: once in [`SCAN_START_SCANS`] calls).
+/// A fresh scan start for [`scan_start`]: a random slot of `0..n` and a
+/// full count (out of line: once in [`SCAN_START_SCANS`] calls).
 #[cfg(not(loom))]
 #[cold]
 #[inline(never)]
-fn draw_scan_start() -> u64 {
-    (wyrand() & !(u32::MAX as u64)) | SCAN_START_SCANS
+fn draw_scan_start(n: usize) -> u64 {
+    // Multiply-shift maps 32 random bits onto 0..n without a division
+    // (n <= 65 535, so the bias is below 2^-16).
+    let index = ((wyrand() >> 32) * n as u64) >> 32;
+    (index << 32) | SCAN_START_SCANS
 }
 
 /// Deterministic under the model checker.
@@ -128,23 +135,25 @@ mod tests {
 
     #[test]
     fn scan_start_is_kept_then_drawn_again() {
-        let n = 1000;
-        let first = scan_start(n);
-        assert!(first < n);
-        // The rest of its run: the same start (the run may have begun
-        // before this test on this thread, so look at a whole run).
-        let run: Vec<usize> = (0..2 * SCAN_START_SCANS).map(|_| scan_start(n)).collect();
-        let changes = run.windows(2).filter(|w| w[0] != w[1]).count();
-        assert!(changes <= 2, "{changes} changes in {run:?}");
-        // Over 1600 runs, starts all over a table of 16.
-        let mut seen = [0u32; 16];
-        for _ in 0..1600 * SCAN_START_SCANS {
-            seen[scan_start(16)] += 1;
-        }
-        // 100 runs expected per slot; 6 standard deviations is about 60.
-        let runs = seen.map(|c| c / SCAN_START_SCANS as u32);
-        assert!(runs.iter().all(|&r| (40..160).contains(&r)), "{runs:?}");
-        assert_eq!(scan_start(0), 0);
+        // On a fresh thread, so no earlier draw (for another n) is running.
+        std::thread::spawn(|| {
+            let run: Vec<usize> = (0..SCAN_START_SCANS).map(|_| scan_start(1000)).collect();
+            assert!(run[0] < 1000);
+            assert!(run.iter().all(|&s| s == run[0]), "{run:?}");
+            // The next draw is for 16 slots; over 1600 runs, starts all over.
+            let mut seen = [0u32; 16];
+            for _ in 0..1600 * SCAN_START_SCANS {
+                seen[scan_start(16)] += 1;
+            }
+            // 100 runs expected per slot; 6 standard deviations is about 60.
+            let runs = seen.map(|c| c / SCAN_START_SCANS as u32);
+            assert!(runs.iter().all(|&r| (40..160).contains(&r)), "{runs:?}");
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(|| assert_eq!(scan_start(0), 0))
+            .join()
+            .unwrap();
     }
 
     #[test]
