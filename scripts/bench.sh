@@ -110,6 +110,11 @@ if has cabi; then
   nice cargo build --release --quiet
   nice ${CC:-cc} -std=c11 -O2 -g -Wall -Wextra -Wpedantic -Werror -Iinclude \
     benches/c_cycle.c target/release/libengine_slots.a -lpthread -ldl -lm -o "$OUT/c_cycle"
+  # The same program against the shared library (what `-lengine_slots` picks
+  # when both are installed): calls through the PLT, thread-locals through
+  # __tls_get_addr.
+  nice ${CC:-cc} -std=c11 -O2 -g -Iinclude benches/c_cycle.c -Ltarget/release -lengine_slots \
+    "-Wl,-rpath,$PWD/target/release" -o "$OUT/c_cycle_so"
   build_driver_new
   {
     echo "C-ABI cycle (benches/c_cycle.c, static library) vs the same loop in Rust"
@@ -117,15 +122,19 @@ if has cabi; then
     echo "wall: ns per cycle, best of 40 batches of 20000 cycles per run, $ROUNDS runs"
     echo "of each, alternated; min / median / max over the runs."
     for _ in $(seq "$ROUNDS"); do
-      "$OUT/c_cycle" 20000 16 40 | awk '{ print "c-abi", $NF }'
+      "$OUT/c_cycle" 20000 16 40 | awk '{ print "c-static", $NF }'
       "$DRIVER_NEW" least_loaded 16 1 20000 40 | awk '{ print "rust", $NF }'
-    done | stats | sort | awk '{ printf "  %-6s min %7.2f  median %7.2f  max %7.2f\n", $1, $2, $3, $4; m[$1] = $2; d[$1] = $3 }
-      END { printf "  C / Rust: %.3fx (min), %.3fx (median)   (goal <= 1.15x)\n", m["c-abi"] / m["rust"], d["c-abi"] / d["rust"] }'
+      "$OUT/c_cycle_so" 20000 16 40 | awk '{ print "c-shared", $NF }'
+    done | stats | sort | awk '{ printf "  %-8s min %7.2f  median %7.2f  max %7.2f\n", $1, $2, $3, $4; m[$1] = $2; d[$1] = $3 }
+      END { printf "  C (static) / Rust: %.3fx (min), %.3fx (median)   (goal <= 1.15x)\n", m["c-static"] / m["rust"], d["c-static"] / d["rust"]
+            printf "  C (shared) / Rust: %.3fx (min), %.3fx (median)\n", m["c-shared"] / m["rust"], d["c-shared"] / d["rust"] }'
     if have_valgrind; then
       c=$(instructions 22001 "$OUT/c_cycle" 20000 16 1)
+      so=$(instructions 22001 "$OUT/c_cycle_so" 20000 16 1)
       r=$(instructions 22001 "$DRIVER_NEW" least_loaded 16 1 20000 1)
-      echo "instructions per cycle (callgrind, noise-free): C $c, Rust $r, C / Rust" \
-        "$(awk -v c="$c" -v r="$r" 'BEGIN { printf "%.3fx", c / r }')"
+      echo "instructions per cycle (callgrind, noise-free): Rust $r, C static $c" \
+        "($(awk -v c="$c" -v r="$r" 'BEGIN { printf "%.3fx", c / r }')), C shared $so" \
+        "($(awk -v c="$so" -v r="$r" 'BEGIN { printf "%.3fx", c / r }'))"
     fi
   } | tee "$OUT/cabi.txt"
 fi
@@ -139,10 +148,12 @@ if has regress; then
     git archive "$BASE_REV" | tar -x -C "$base"
     echo "$BASE_REV" >"$base/.rev"
   fi
-  # The same driver, placed so that its `path = "../.."` is the old crate.
-  rm -rf "$base/benches/driver"
+  # The same driver (and the contenders it includes), placed so that its
+  # `path = "../.."` is the old crate.
+  rm -rf "$base/benches/driver" "$base/benches/common"
   mkdir -p "$base/benches/driver"
   cp -r benches/driver/Cargo.toml benches/driver/src "$base/benches/driver/"
+  cp -r benches/common "$base/benches/"
   nice cargo build --release --quiet --manifest-path "$base/benches/driver/Cargo.toml" \
     --target-dir "$OUT/driver-base"
   DRIVER_BASE="$OUT/driver-base/release/engine-slots-bench-driver"
@@ -151,12 +162,14 @@ if has regress; then
     echo "1-thread cycle, this tree (new) against $BASE_REV (base), the same driver,"
     echo "this run: ns per cycle = best of 40 batches per run, $ROUNDS runs of each,"
     echo "alternated; min, median and max over the runs (the spread of one binary's"
-    echo "runs is the noise of the moment); instr = instructions per cycle (callgrind)."
+    echo "runs is the noise of the moment; the ideal-mutex row is the same code in"
+    echo "both binaries, a control); instr = instructions per cycle (callgrind)."
     printf '  %-13s %7s %23s %23s %9s %9s %8s %8s %8s\n' policy engines \
       "base min/median/max" "new min/median/max" "new/base" "(median)" "instr b" \
       "instr n" "new/base"
+    # ideal: the same code in both binaries, a control for the method's noise.
     for spec in "least_loaded 16 20000" "least_loaded 256 5000" "least_loaded 4096 500" \
-      "fill_first 16 20000" "two_choices 16 20000"; do
+      "fill_first 16 20000" "two_choices 16 20000" "ideal 16 50000"; do
       set -- $spec
       policy=$1 engines=$2 cycles=$3
       w=$(for _ in $(seq "$ROUNDS"); do
