@@ -60,7 +60,7 @@ impl From<Error> for es_status {
 
 impl From<crate::Result<()>> for es_status {
     /// `ES_OK` is one compare; the error mapping is out of line
-    /// ([`es_status::from_error`]), so the success path of commit, cancel,
+    /// (`es_status::from_error`), so the success path of commit, cancel,
     /// release and touch is not a jump table with a frame for `errno`.
     #[inline(always)]
     fn from(r: crate::Result<()>) -> es_status {
