@@ -93,9 +93,10 @@ pub(crate) fn least_loaded(cells: &[EngineWordCell], metas: &[EngineMeta]) -> Op
     least_loaded_from(cells, metas, counters::start(cells.len()))
 }
 
-/// [`least_loaded`] with the scan starting at slot `start` (`< cells.len()`,
-/// or 0) and wrapping round: among engines still equal after the four
-/// criteria, the first at or after `start` (cyclically) wins.
+/// [`least_loaded`] with the scan starting at slot `start` and wrapping
+/// round: among engines still equal after the four criteria, the first at
+/// or after `start` (cyclically) wins. A `start` at or past the end scans
+/// from slot 0.
 #[inline]
 pub(crate) fn least_loaded_from(
     cells: &[EngineWordCell],
