@@ -1,13 +1,16 @@
 # engine-slots — build, test, demo, bench.
 #   make demo    the production scenario, three strategies side by side
 #   make test    installs what is missing (make deps), then everything: Rust
-#                unit/property/stress tests, loom models,
+#                unit/property/stress tests (remote tables against throw-away
+#                local redis-servers), loom models,
 #                header freshness, C/C++ under sanitizers, Go with -race
 SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
 FUZZ_SECONDS ?= 600
 export LOOM_MAX_PREEMPTIONS ?= 2
+# Remote-table tests skip (loudly) without redis-server, except here.
+export ES_REQUIRE_REDIS ?= 1
 
 .PHONY: all build deps demo test test-rust test-c test-cpp test-install test-go fuzz fuzz-smoke install loom lint bench bench-go clean header
 
@@ -86,3 +89,9 @@ bench-go:
 
 clean:
 	$(CARGO) clean
+
+# Crash safety at length (tests/crash.rs): a 20 s chaos run of six processes
+# and a kill loop of 1000 SIGKILLs; `make test` runs the short versions.
+.PHONY: soak
+soak:
+	ES_CHAOS_SECS=20 ES_KILLS=1000 $(CARGO) test --release --test crash -- --nocapture

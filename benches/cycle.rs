@@ -20,6 +20,8 @@
 //! `target/bench/ratios.csv` (input of `scripts/plot_bench.py`).
 //!
 //! `BENCH_QUICK=1` shortens warm-up and measurement further (a smoke run).
+//! `BENCH_SHARED=1` puts the engine-slots tables in shared files (in
+//! `/dev/shm` when it exists), the crash-safe protocol of shared tables.
 
 #[path = "common/contenders.rs"]
 mod contenders;

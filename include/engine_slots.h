@@ -120,7 +120,8 @@ enum es_status
    */
   ES_ERR_STALE = -6,
   /**
-   * Opening, creating or mapping a shared table failed (`errno` is kept).
+   * Opening, creating or mapping a shared table failed, or a remote
+   * table's server did not answer in time (`errno` is kept).
    */
   ES_ERR_IO = -7,
   /**
@@ -302,7 +303,7 @@ typedef struct es_engine_stats {
 /**
  * Extension (not in the product contract): how many ticket slots of a
  * table are in each state (`es_table_ticket_counts`);
- * `free + pending + active == max_tickets`.
+ * `free + pending + active + in_flight == max_tickets`.
  */
 typedef struct es_ticket_counts {
   /**
@@ -317,6 +318,11 @@ typedef struct es_ticket_counts {
    * Committed tickets.
    */
   uint32_t active;
+  /**
+   * Slots owned by a call in progress (or left so by a process that
+   * died, until the next `es_reclaim_expired`).
+   */
+  uint32_t in_flight;
 } es_ticket_counts;
 
 #ifdef __cplusplus
@@ -367,10 +373,13 @@ es_status es_table_new(const struct es_config *cfg, struct es_table **out);
 es_status es_config_default(struct es_config *out);
 
 /**
- * Frees a table made by `es_table_new`. NULL is a no-op.
+ * Frees a table made by `es_table_new` (or opened by `es_table_open_shared`
+ * or `es_table_open_redis`). NULL is a no-op.
  *
  * Every handle of the table becomes meaningless; the pointer must not be
- * used again, and no other call on the table may be running.
+ * used again, and no other call on the table may be running. A remote
+ * table stops its session thread, closes its session if it holds no
+ * ticket, and closes its connections (waiting at most twice `timeout_ms`).
  *
  * # Safety
  * `t` is NULL or a table from `es_table_new` that was not freed yet.
@@ -424,6 +433,53 @@ es_status es_table_open_shared(const char *path, const struct es_config *cfg, st
  * `path` is NULL or a NUL-terminated string.
  */
 es_status es_table_unlink_shared(const char *path);
+
+/**
+ * Opens the table named `name` kept in the Redis server (7.0 or later) at
+ * `url`, creating it if it does not exist, and stores it in `*out`.
+ *
+ * `name`: 1 to 64 bytes of printable ASCII other than space, `{` and `}`.
+ * `url`: `redis://[user:password@]host:port[/db]`, `rediss://...` (TLS),
+ * or `redis+sentinel://[user:password@]host:port[,host:port...]/master-name[/db]`
+ * (the primary Sentinel names now, followed across failovers); on any of
+ * them `?timeout_ms=N` (default 1000: the longest any one call waits) and
+ * `?session_ms=N` (default 10000: how long after this process stops
+ * renewing its session, because it died or lost the server, its tickets
+ * are reclaimed; a background thread renews it every `session_ms / 3`);
+ * on `rediss://` also `?tls_ca=PATH` (trust this PEM CA, not the system's).
+ *
+ * The cfg rules are those of `es_table_open_shared`: creating needs `cfg`;
+ * opening takes the table's own config when `cfg` is NULL, and a `cfg`
+ * that differs from it is `ES_ERR_INVALID`. The table then works with
+ * every `es_*` function, with the same statuses and guarantees, each call
+ * one round trip. Returns `ES_ERR_NULL` (`url`, `name` or `out` NULL),
+ * `ES_ERR_INVALID` (malformed url, name or cfg), `ES_ERR_NOT_FOUND` (no
+ * such table and `cfg` NULL), `ES_ERR_CORRUPT` (the table's keys hold
+ * something else, or another data format), `ES_ERR_IO` with `errno`:
+ * `ETIMEDOUT`, `ECONNREFUSED`, `ECONNRESET`, `EACCES` (wrong password,
+ * ACL), `ENOTSUP` (server older than 7.0), `ENOSYS` (`FCALL`/`FUNCTION`
+ * disabled), `EAGAIN`, `EHOSTUNREACH` (no Sentinel named a primary),
+ * `EPROTO` (another protocol major). On any table, a call that returned
+ * `ES_ERR_IO` may or may not have taken effect (a reservation that did is
+ * reclaimed by its pending lease). `es_table_free` closes the connections.
+ *
+ * # Safety
+ * `url` and `name` are NULL or NUL-terminated strings; `cfg` is NULL or
+ * points to a readable `es_config`; `out` is NULL or points to a writable
+ * `es_table *`.
+ */
+es_status es_table_open_redis(const char *url, const char *name, const struct es_config *cfg, struct es_table **out);
+
+/**
+ * Deletes the remote table `name` from the server at `url` (url and name
+ * as for `es_table_open_redis`). `ES_ERR_NOT_FOUND` if there is none.
+ * Handles still open on it create it again, empty, at their next call;
+ * every handle from before is stale there.
+ *
+ * # Safety
+ * `url` and `name` are NULL or NUL-terminated strings.
+ */
+es_status es_table_unlink_redis(const char *url, const char *name);
 
 /**
  * Registers an engine under the key `(key, key_len)` (1 to `ES_KEY_MAX`

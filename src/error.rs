@@ -21,7 +21,9 @@ pub enum Error {
     /// The handle is not live in this table: finished, removed, reclaimed,
     /// reused, from another table, 0, or garbage.
     Stale,
-    /// Opening, creating or mapping a shared table failed; carries `errno`.
+    /// Opening, creating or mapping a shared table failed, or a remote
+    /// table's server did not answer (see `remote` for each errno); carries
+    /// `errno`.
     Io(i32),
     /// A shared table file is not a valid table.
     Corrupt,
@@ -50,7 +52,7 @@ impl fmt::Display for Error {
             Error::Exists => f.write_str("engine key already registered"),
             Error::NotFound => f.write_str("no engine with that key"),
             Error::Stale => f.write_str("stale or foreign handle"),
-            Error::Io(errno) => write!(f, "shared table I/O error (errno {errno})"),
+            Error::Io(errno) => write!(f, "I/O error of a shared or remote table (errno {errno})"),
             Error::Corrupt => f.write_str("shared table file is corrupt"),
         }
     }

@@ -22,16 +22,27 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// Under loom the shared-file and process code is compiled out (no files,
+// no processes in a model), which leaves its helpers unused.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
-// Layers, each importing only the ones below it (docs/DESIGN.md, "Layers"):
-mod bits; //                 packed words and handles
-mod config; //               Config and its C/on-disk form
-mod error; //                the error type
+// Layers, bottom up, each importing only the ones below it (docs/DESIGN.md,
+// "Layers"): `sync` (the only import of atomics and backoff) and `error`;
+// `bits` (packed words, handles); `config`; `memory` (the repr(C) block,
+// its layout, region, registry and holders); `protocol` (free slots,
+// selection, clock, randomness); `table` (Table and its impl blocks);
+// the surfaces: this file (the Rust API), `remote` (tables kept in Redis)
+// and `ffi` (the C ABI, one panic boundary).
+mod bits;
+mod config;
+mod error;
 pub mod ffi;
-mod memory; //               the repr(C) block: layout, padding, region, holders
-mod protocol; //             free list, selection, clock, randomness
-mod sync; //                 std/loom atomics and backoff: the only import of either
-mod table; //                Table and its impl blocks //              the C ABI (one panic boundary)
+mod memory;
+mod protocol;
+#[cfg(not(loom))]
+pub mod remote;
+mod sync;
+mod table;
 
 #[cfg(all(test, loom))]
 mod loom;
@@ -46,6 +57,8 @@ pub use bits::handle::{Engine, Ticket, MAX_ENGINES, MAX_TICKETS};
 pub use config::{Config, Policy, MAX_LEASE_MS};
 pub use error::{Error, Result};
 pub use protocol::clock::{duration_ms, monotonic_ns, Clock, ManualClock};
+#[cfg(not(loom))]
+pub use remote::RemoteTable;
 pub use table::engines::{EngineSpec, KEY_MAX};
 pub use table::guard::TicketGuard;
 pub use table::reserve::Reservation;

@@ -3,12 +3,17 @@
 //! result and count by count.
 //!
 //! The model is deliberately naive (vectors and a hash map, no atomics), so a
-//! disagreement points at the table.
+//! disagreement points at the table. The same sequences run against every
+//! backend: in-process, shared (a file) and remote (Redis, with its
+//! server-side test clock).
 
-use engine_slots::{Config, Engine, Error, ManualClock, Policy, Table, Ticket};
+mod support;
+
+use engine_slots::{Config, Engine, Error, Policy, Ticket};
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::OnceLock;
+use support::backends::{Backend, Kind, Slots};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -195,8 +200,7 @@ impl Model {
 }
 
 struct Harness {
-    table: Table,
-    clock: ManualClock,
+    table: Box<dyn Slots>,
     model: Model,
     engines: Vec<Engine>,
     tickets: Vec<Ticket>,
@@ -280,7 +284,7 @@ impl Harness {
     }
 
     fn step(&mut self, op: &Op) {
-        let t = &self.table;
+        let t = &*self.table;
         match op.clone() {
             Op::Add(k, cap) => {
                 let got = t.add_engine(&[b'k', k], cap);
@@ -520,14 +524,14 @@ impl Harness {
                 assert_eq!(got, self.model.reclaim());
             }
             Op::Advance(ms) => {
-                self.clock.advance(Duration::from_millis(ms));
                 self.model.now_ns += ms * 1_000_000;
+                self.table.set_clock_ms(self.model.now_ms());
             }
             Op::JumpBack(ms) => {
                 // The monotonic clock never goes back, but a table must not
                 // misbehave if a test clock (or a restored snapshot) does.
                 self.model.now_ns = (self.model.now_ms() - ms) * 1_000_000;
-                self.clock.set_ms(self.model.now_ms());
+                self.table.set_clock_ms(self.model.now_ms());
             }
         }
         self.check();
@@ -580,24 +584,64 @@ fn config() -> impl Strategy<Value = Config> {
         })
 }
 
+/// Runs one sequence against a fresh table of backend `b`.
+fn run(b: &Backend, cfg: Config, ops: &[Op]) {
+    // Start far from zero so backward clock jumps stay meaningful.
+    let start_ms = 2_000_000_000;
+    let table = b.table_at(cfg, start_ms);
+    let model = Model {
+        cfg,
+        slots: vec![None; cfg.max_engines as usize],
+        tickets: HashMap::new(),
+        now_ns: start_ms * 1_000_000,
+    };
+    let mut h = Harness {
+        table,
+        model,
+        engines: vec![],
+        tickets: vec![],
+    };
+    for op in ops {
+        h.step(op);
+    }
+}
+
+/// One backend per kind for all the cases of a test (a remote one starts
+/// its server once).
+fn backend(kind: Kind) -> Option<&'static Backend> {
+    static LOCAL: OnceLock<Option<Backend>> = OnceLock::new();
+    static SHARED: OnceLock<Option<Backend>> = OnceLock::new();
+    static REMOTE: OnceLock<Option<Backend>> = OnceLock::new();
+    let cell = match kind {
+        Kind::Local => &LOCAL,
+        Kind::Shared => &SHARED,
+        Kind::Remote => &REMOTE,
+    };
+    cell.get_or_init(|| Backend::new(kind, &format!("model-{kind:?}")))
+        .as_ref()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
     fn table_matches_model(cfg in config(), ops in proptest::collection::vec(op(), 1..120)) {
-        // Start far from zero so backward clock jumps stay meaningful.
-        let start_ms = 2_000_000_000;
-        let clock = ManualClock::new(start_ms);
-        let table = Table::with_manual_clock(cfg, &clock).unwrap();
-        let model = Model {
-            cfg,
-            slots: vec![None; cfg.max_engines as usize],
-            tickets: HashMap::new(),
-            now_ns: start_ms * 1_000_000,
-        };
-        let mut h = Harness { table, clock, model, engines: vec![], tickets: vec![] };
-        for op in &ops {
-            h.step(op);
+        run(backend(Kind::Local).unwrap(), cfg, &ops);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn shared_table_matches_model(cfg in config(), ops in proptest::collection::vec(op(), 1..120)) {
+        run(backend(Kind::Shared).unwrap(), cfg, &ops);
+    }
+
+    #[test]
+    fn remote_table_matches_model(cfg in config(), ops in proptest::collection::vec(op(), 1..120)) {
+        if let Some(b) = backend(Kind::Remote) {
+            run(b, cfg, &ops);
         }
     }
 }

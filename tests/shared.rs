@@ -538,3 +538,26 @@ fn another_pid_namespace_cannot_use_the_table() {
     drop(t);
     Table::unlink_shared(&path).unwrap();
 }
+
+#[test]
+fn release_as_external_in_a_shared_table() {
+    // The descriptor path of shared tables moves the unit to external load
+    // in one step, like the in-process path.
+    let path = temp("as-external");
+    let t = Table::open_shared(&path, Some(&cfg())).unwrap();
+    let e = t.add_engine(b"e", 2).unwrap();
+    t.set_external(e, 1).unwrap();
+    let a = t.reserve_on(e).unwrap().unwrap().ticket;
+    t.commit(a).unwrap();
+    t.release_as_external(a).unwrap();
+    let s = t.engine_stats(e).unwrap();
+    assert_eq!((s.active, s.pending, s.external), (0, 0, 2));
+    assert_eq!(t.reserve_on(e).unwrap(), None, "the unit is still counted");
+    assert_eq!(t.release_as_external(a), Err(Error::Stale));
+    t.set_external(e, 1).unwrap();
+    assert!(t.reserve_on(e).unwrap().is_some());
+    let c = t.ticket_counts();
+    assert_eq!(c.in_flight, 0);
+    drop(t);
+    Table::unlink_shared(&path).unwrap();
+}

@@ -4,7 +4,9 @@
 //! least loaded engine with room (or per its policy), commits it and
 //! releases it:
 //!
-//! * [`Slots`] — engine-slots, one [`Table`] per policy, leases on.
+//! * [`Slots`] — engine-slots, one [`Table`] per policy, leases on (in a
+//!   shared file under `/dev/shm` with `BENCH_SHARED=1`: the crash-safe
+//!   protocol of shared tables).
 //! * [`Seed`] — the seed's design: one `std::sync::Mutex` over a `HashMap`
 //!   from 64-byte container id to pending count plus a `Vec` of engines
 //!   with their active counts. Selection looks up every engine's pending
@@ -20,6 +22,7 @@
 use crossbeam_utils::CachePadded;
 use engine_slots::{Config, Policy, Table, Ticket};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -56,15 +59,33 @@ pub struct Slots(pub Table);
 
 impl Slots {
     pub fn new(engines: u32, policy: Policy) -> Slots {
-        let t = Table::new(Config {
+        let cfg = Config {
             max_engines: engines,
             max_tickets: 1024,
             default_capacity: CAPACITY,
             pending_lease_ms: 10_000,
             active_lease_ms: 60_000,
             policy,
-        })
-        .expect("valid config");
+        };
+        let t = if std::env::var_os("BENCH_SHARED").is_some() {
+            let dir = Path::new("/dev/shm");
+            let dir = if dir.is_dir() {
+                dir.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            };
+            let path = dir.join(format!(
+                "es-bench-{}-{engines}-{policy:?}",
+                std::process::id()
+            ));
+            let _ = Table::unlink_shared(&path);
+            let t = Table::open_shared(&path, Some(&cfg)).expect("shared table");
+            // The mapping stays valid after the name is gone.
+            Table::unlink_shared(&path).expect("unlink");
+            t
+        } else {
+            Table::new(cfg).expect("valid config")
+        };
         for i in 0..engines {
             t.add_engine(&container_id(i), CAPACITY)
                 .expect("add engine");

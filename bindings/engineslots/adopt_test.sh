@@ -29,6 +29,10 @@ fail() { echo "adopt_test.sh: $*" >&2; exit 1; }
 # Nothing of this checkout's build environment may help the build below.
 unset PKG_CONFIG_PATH CGO_CFLAGS CGO_LDFLAGS LD_LIBRARY_PATH GOFLAGS
 export GOWORK=off GOPROXY=off GOFLAGS=-mod=mod
+# A build cache of its own: Go keys a cgo package's cache entry without the
+# flags pkg-config gives at link time, so a cache shared with an earlier run
+# (another temporary prefix) would link against that run's deleted prefix.
+export GOCACHE="$tmp/gocache"
 
 step "lib: install into a prefix (scripts/install.sh, what make install runs)"
 ES_NO_BUILD=${ES_NO_BUILD:-} "$repo/scripts/install.sh" "$prefix"
@@ -79,6 +83,7 @@ GO
   cd "$tmp/app"
   go mod init example.com/adopt >/dev/null 2>&1
   go mod edit -require="$module@v0.0.0" -replace="$module=$tmp/engineslots"
+  go mod tidy >/dev/null 2>&1 # the binding's own dependencies (go-redis) into go.sum
   export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
   echo "pkg-config --libs: $(pkg-config --libs engine_slots)"
   CGO_ENABLED=1 go build -trimpath -o "$tmp/app/app" .

@@ -5,8 +5,12 @@ package engineslots
 // Tickets) once, over any backend:
 //
 //   - cBackend (ffi.go, cgo builds): the C library, in this process's
-//     memory (New) or in a shared file (OpenShared);
-//   - a remote backend (pure Go, no cgo) implements the same methods.
+//     memory (New) or in a shared file (OpenShared); also a Redis server
+//     through the C library's client (openRedisC: kept for the C/Go
+//     interop tests);
+//   - goRedisBackend (remote_backend.go, every build): a remote table in a
+//     Redis server (OpenRedis), pure Go; there reclaimExpired, ticketCounts
+//     and snapshot, like every other method, can return ErrIO.
 //
 // Methods follow the C ABI's semantics and statuses one for one. The Table
 // calls them only inside its gate, so free never runs under another call.

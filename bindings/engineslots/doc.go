@@ -6,8 +6,9 @@
 // pkg-config (`#cgo pkg-config: engine_slots`; set PKG_CONFIG_PATH to
 // PREFIX/lib/pkgconfig if pkg-config does not look there). Programs link
 // the static library and run without LD_LIBRARY_PATH. Built with
-// CGO_ENABLED=0 the package still compiles, and New and OpenShared return
-// ErrNoCgo. The README's "Use from Go" has the steps and a container recipe.
+// CGO_ENABLED=0 the package still compiles, New and OpenShared return
+// ErrNoCgo, and remote tables (OpenRedis: pure Go, over go-redis, in every
+// build) work. The README's "Use from Go" has the steps and a container recipe.
 //
 // A Table holds engines (each with a capacity of concurrent streams) and
 // tickets (one per stream). Reserve picks an engine and counts the stream on

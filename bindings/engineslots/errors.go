@@ -24,7 +24,9 @@ var (
 	ErrStale = errors.New("engineslots: stale handle")
 	// ErrClosed: the Table was closed.
 	ErrClosed = errors.New("engineslots: table closed")
-	// ErrIO: opening, creating or mapping a shared table failed (ES_ERR_IO).
+	// ErrIO: opening, creating or mapping a shared table failed, or a
+	// remote table's server did not answer (ES_ERR_IO). A call on a remote
+	// table that returned ErrIO may or may not have taken effect.
 	ErrIO = errors.New("engineslots: shared table I/O error")
 	// ErrCorrupt: a shared table file is not a valid table (ES_ERR_CORRUPT).
 	ErrCorrupt = errors.New("engineslots: shared table file is corrupt")
@@ -33,6 +35,7 @@ var (
 	ErrInternal = errors.New("engineslots: internal error")
 	// ErrNoCgo: New and OpenShared in a program built without cgo
 	// (CGO_ENABLED=0). In-process and shared tables live in the C library.
+	// Remote tables (OpenRedis) are pure Go and work without cgo.
 	ErrNoCgo = errors.New("engineslots: in-process and shared tables need cgo and the " +
 		"engine_slots C library, but this program was built with CGO_ENABLED=0; " +
 		"install the library and build with CGO_ENABLED=1: see \"Use from Go\" in " +

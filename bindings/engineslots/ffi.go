@@ -3,7 +3,7 @@
 package engineslots
 
 // The cgo boundary: build flags, small C shims, and cBackend, the backend
-// of in-process and shared tables. Only this file calls C.
+// of in-process, shared and remote (Redis) tables. Only this file calls C.
 //
 // The shims return their results by value, so no Go pointer is ever handed
 // to C for an out-parameter (nothing escapes, nothing to pin, cgocheck has
@@ -64,6 +64,12 @@ static go_es_new_result go_es_table_new(es_config cfg) {
 static go_es_new_result go_es_table_open_shared(const char *path, es_config cfg, int has_cfg) {
 	go_es_new_result r = {0, NULL};
 	r.status = es_table_open_shared(path, has_cfg ? &cfg : NULL, &r.table);
+	return r;
+}
+
+static go_es_new_result go_es_table_open_redis(const char *url, const char *name, es_config cfg, int has_cfg) {
+	go_es_new_result r = {0, NULL};
+	r.status = es_table_open_redis(url, name, has_cfg ? &cfg : NULL, &r.table);
 	return r;
 }
 
@@ -293,8 +299,56 @@ func unlinkShared(path string) error {
 	return err
 }
 
-// cBackend is a table behind the C ABI: in this process's memory (New) or
-// in a shared file (OpenShared).
+// openRedisC opens or creates the remote table name kept in the Redis
+// server at url through the C library's client (es_table_open_redis). OpenRedis
+// uses the pure-Go client (remote_backend.go); this one stays for the
+// interop tests (a C client and a Go client on one table) and returns it with its config. ErrIO carries
+// the errno the C library set (ETIMEDOUT, ECONNREFUSED, EACCES, ...).
+func openRedisC(url, name string, cfg *Config) (backend, Config, error) {
+	var cc C.es_config
+	has := C.int(0)
+	if cfg != nil {
+		c, ok := cConfig(*cfg)
+		if !ok {
+			return nil, Config{}, ErrInvalid
+		}
+		cc, has = c, 1
+	}
+	curl := C.CString(url)
+	defer C.free(unsafe.Pointer(curl))
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	r, errno := C.go_es_table_open_redis(curl, cname, cc, has)
+	if err := errOf(r.status); err != nil {
+		if err == ErrIO && errno != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrIO, name, errno)
+		}
+		return nil, Config{}, err
+	}
+	b := &cBackend{p: r.table, isShared: true}
+	c := C.go_es_table_get_config(r.table)
+	if err := errOf(c.status); err != nil {
+		b.free()
+		return nil, Config{}, err
+	}
+	return b, goConfig(c.cfg), nil
+}
+
+func unlinkRedisC(url, name string) error {
+	curl := C.CString(url)
+	defer C.free(unsafe.Pointer(curl))
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	st, errno := C.es_table_unlink_redis(curl, cname)
+	err := errOf(st)
+	if err == ErrIO && errno != nil {
+		err = fmt.Errorf("%w: %s: %v", ErrIO, name, errno)
+	}
+	return err
+}
+
+// cBackend is a table behind the C ABI: in this process's memory (New), in
+// a shared file (OpenShared) or in a Redis server (OpenRedis).
 type cBackend struct {
 	p        *C.es_table // freed by free, once the Table's gate is empty
 	isShared bool

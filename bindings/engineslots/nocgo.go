@@ -4,7 +4,7 @@ package engineslots
 
 // Without cgo there is no C library: in-process and shared tables are not
 // available, and say so. Everything else (the types, Sync's planning, the
-// Table over a backend) builds, so that a pure-Go backend can plug in.
+// Table over a backend, remote tables through the pure-Go client) builds.
 
 // defaultConfig is the copy of the C library's defaults (pureGoDefaults).
 func defaultConfig() Config { return pureGoDefaults }

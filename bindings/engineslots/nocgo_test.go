@@ -29,6 +29,11 @@ func TestNoCgo(t *testing.T) {
 	if err := UnlinkShared(path); !errors.Is(err, ErrNoCgo) {
 		t.Fatalf("UnlinkShared: %v", err)
 	}
+	// Remote tables are pure Go: a malformed URL is ErrInvalid, not ErrNoCgo
+	// (redis_test.go runs them against a real server in this build too).
+	if _, err := OpenRedis("http://x", "t", nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("OpenRedis: %v", err)
+	}
 	if Version() != "" {
 		t.Fatalf("Version %q without a library", Version())
 	}

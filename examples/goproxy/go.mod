@@ -1,6 +1,6 @@
 module github.com/engine-slots/engine-slots/examples/goproxy
 
-go 1.23.0
+go 1.26.0
 
 require (
 	github.com/engine-slots/engine-slots/bindings/engineslots v0.0.0-00010101000000-000000000000
@@ -15,8 +15,10 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
-	golang.org/x/sys v0.35.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 )
 

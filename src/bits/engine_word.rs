@@ -18,8 +18,10 @@
 //! the load itself because that is what every scan compares: with it, "is
 //! this engine less loaded than the best so far" is one mask and one
 //! compare when both have the same capacity and flags (see
-//! [`crate::protocol::select`]). A free slot is the one with capacity 0 (capacity 0
-//! with `draining` set is a value no code writes).
+//! [`crate::protocol::select`]). A free slot is the one with capacity 0.
+//! Capacity 0 with `draining` set is no engine state: it marks the word as a
+//! *descriptor* of an engine move in flight ([`crate::bits::desc`]), which
+//! every scan sees as an engine without room.
 //!
 //! `prioritized` lets selection skip the engine's metadata cache line on a
 //! load tie: two engines that both have it clear have the same priority (0).
@@ -32,12 +34,12 @@
 
 use super::field::{fills_word, Field};
 
-const CAPACITY: Field = Field::first(11);
+pub(crate) const CAPACITY: Field = Field::first(11);
 const LOAD: Field = Field::after(CAPACITY, 12);
 const PENDING: Field = Field::after(LOAD, 11);
 const EXTERNAL: Field = Field::after(PENDING, 11);
 const GENERATION: Field = Field::after(EXTERNAL, 16);
-const DRAINING: Field = Field::after(GENERATION, 1);
+pub(crate) const DRAINING: Field = Field::after(GENERATION, 1);
 const HEALTHY: Field = Field::after(DRAINING, 1);
 const PRIORITIZED: Field = Field::after(HEALTHY, 1);
 
@@ -84,7 +86,8 @@ pub(crate) enum EngineState {
     Live,
     /// Registered, finishing its tickets, admitting nothing new.
     Draining,
-    /// A value no code writes (only a corrupt shared file has it).
+    /// A descriptor of a move in flight (see [`crate::bits::desc`]), or a
+    /// corrupt word.
     Invalid,
 }
 
@@ -131,6 +134,12 @@ impl EngineWord {
             (false, true) => EngineState::Draining,
             (true, true) => EngineState::Invalid,
         }
+    }
+    /// The word is a descriptor of an engine move in flight (see
+    /// [`crate::bits::desc`]), not an engine state.
+    #[inline]
+    pub(crate) const fn desc(self) -> Option<super::desc::Desc> {
+        super::desc::Desc::decode(self.0)
     }
     /// Live or draining: a registered engine whose handles are valid.
     #[inline]

@@ -5,7 +5,9 @@
 //! and each word's fields are checked at compile time to be disjoint and to
 //! fill the word exactly.
 
+pub(crate) mod desc;
 pub(crate) mod engine_word;
 pub(crate) mod field;
 pub(crate) mod handle;
+pub(crate) mod sweep;
 pub(crate) mod ticket_word;

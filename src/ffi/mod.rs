@@ -13,6 +13,8 @@
 //!   `es_engine_stats`, `es_ticket_counts`;
 //! * [`table`] — the opaque `es_table`: create, free, inspect its config;
 //! * [`shared`] — shared tables: open/create a table in a file, unlink it;
+//! * [`remote`] — remote tables: open/create a table kept in Redis, unlink it;
+//! * `backend` — what an `es_table` holds (local or remote) and the dispatch;
 //! * [`engine`] — registering engines and changing their settings;
 //! * [`ticket`] — reserving, finishing and reclaiming tickets;
 //! * [`stats`] — read-only views;
@@ -46,6 +48,11 @@ pub mod table;
 #[cfg(not(loom))]
 pub mod shared;
 
+#[cfg(not(loom))]
+pub mod remote;
+
+mod backend;
+
 pub mod engine;
 
 pub mod ticket;
@@ -53,6 +60,8 @@ pub mod ticket;
 pub mod stats;
 
 pub use engine::*;
+#[cfg(not(loom))]
+pub use remote::*;
 #[cfg(not(loom))]
 pub use shared::*;
 pub use stats::*;

@@ -4,9 +4,10 @@
 //! `# Safety` section of each `extern "C"` function asks of its C caller:
 //! a pointer is NULL or valid for the access the function documents.
 
+use super::backend::Backend;
 use super::status::es_status;
 use super::table::es_table;
-use crate::{Table, KEY_MAX};
+use crate::KEY_MAX;
 use std::ptr::NonNull;
 
 /// A `&'static CStr` literal as a `*const c_char` (for the string getters).
@@ -43,7 +44,7 @@ macro_rules! try_status {
 /// alive while the returned reference is used (the caller's duty: a table is
 /// not freed while calls on it run).
 #[inline]
-pub(crate) unsafe fn table_ref<'a>(t: *const es_table) -> Option<&'a Table> {
+pub(crate) unsafe fn table_ref<'a>(t: *const es_table) -> Option<&'a Backend> {
     // SAFETY: guaranteed by the caller; `es_table` is only ever handed out
     // as a `Box<es_table>` pointer, so a non-NULL `t` is aligned and live.
     unsafe { t.as_ref() }.map(es_table::table)

@@ -61,7 +61,7 @@ pub unsafe extern "C" fn es_table_snapshot(
             return es_status::ES_ERR_NULL;
         }
         let mut n = 0usize;
-        table.for_each_engine(|s| {
+        try_status!(table.for_each_engine(|s| {
             if n < cap {
                 // SAFETY: `buf` is non-NULL here (cap > 0) and writable for
                 // `cap` elements (contract), and `n < cap`. `write` forms no
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn es_table_snapshot(
                 unsafe { buf.add(n).write(es_engine_stats::from(s)) };
             }
             n += 1;
-        });
+        }));
         len.write(n);
         es_status::ES_OK
     })
@@ -93,7 +93,7 @@ pub unsafe extern "C" fn es_table_ticket_counts(
         let table = try_null!(unsafe { table_ref(t) });
         // SAFETY: `out` is NULL or writable for one `es_ticket_counts`.
         let out = try_null!(unsafe { Out::new(out) });
-        out.write(table.ticket_counts().into());
+        out.write(try_status!(table.ticket_counts()).into());
         es_status::ES_OK
     })
 }

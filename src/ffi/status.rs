@@ -30,7 +30,8 @@ pub enum es_status {
     /// Not a live handle of this table: finished, removed, reclaimed,
     /// reused, 0, from another table, or garbage.
     ES_ERR_STALE = -6,
-    /// Opening, creating or mapping a shared table failed (`errno` is kept).
+    /// Opening, creating or mapping a shared table failed, or a remote
+    /// table's server did not answer in time (`errno` is kept).
     ES_ERR_IO = -7,
     /// A shared table file is not a valid table.
     ES_ERR_CORRUPT = -8,
@@ -136,7 +137,9 @@ impl es_status {
             es_status::ES_ERR_EXISTS => cstr!("engine key already registered"),
             es_status::ES_ERR_NOT_FOUND => cstr!("no engine with that key"),
             es_status::ES_ERR_STALE => cstr!("stale or foreign handle"),
-            es_status::ES_ERR_IO => cstr!("shared table I/O error (see errno)"),
+            es_status::ES_ERR_IO => {
+                cstr!("I/O error: shared table file or remote server (see errno)")
+            }
             es_status::ES_ERR_CORRUPT => cstr!("shared table file is corrupt"),
             es_status::ES_ERR_INTERNAL => cstr!("internal error (a panic was caught)"),
         }

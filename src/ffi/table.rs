@@ -1,5 +1,6 @@
 //! The opaque `es_table`: creating, freeing and inspecting a table.
 
+use super::backend::Backend;
 use super::panic::guard;
 use super::ptr::{table_ref, Out};
 use super::status::es_status;
@@ -14,19 +15,22 @@ use crate::{Config, Table};
 /// `es_table_free`, which must not race with any other call on the table,
 /// and after which the pointer must not be used again.
 pub struct es_table {
-    table: Table,
+    table: Backend,
 }
 
 impl es_table {
     /// Moves `table` to the heap and hands it out as a C pointer that
     /// `es_table_free` takes back. (Every constructor of the C API,
-    /// `es_table_new` and `es_table_open_shared`, goes through here.)
-    pub(crate) fn into_raw(table: Table) -> *mut es_table {
-        Box::into_raw(Box::new(es_table { table }))
+    /// `es_table_new`, `es_table_open_shared` and `es_table_open_redis`,
+    /// goes through here.)
+    pub(crate) fn into_raw(table: impl Into<Backend>) -> *mut es_table {
+        Box::into_raw(Box::new(es_table {
+            table: table.into(),
+        }))
     }
 
-    /// The Rust table behind the C handle.
-    pub(crate) fn table(&self) -> &Table {
+    /// The table behind the C handle (local or remote).
+    pub(crate) fn table(&self) -> &Backend {
         &self.table
     }
 }
@@ -76,10 +80,13 @@ pub unsafe extern "C" fn es_config_default(out: *mut es_config) -> es_status {
     })
 }
 
-/// Frees a table made by `es_table_new`. NULL is a no-op.
+/// Frees a table made by `es_table_new` (or opened by `es_table_open_shared`
+/// or `es_table_open_redis`). NULL is a no-op.
 ///
 /// Every handle of the table becomes meaningless; the pointer must not be
-/// used again, and no other call on the table may be running.
+/// used again, and no other call on the table may be running. A remote
+/// table stops its session thread, closes its session if it holds no
+/// ticket, and closes its connections (waiting at most twice `timeout_ms`).
 ///
 /// # Safety
 /// `t` is NULL or a table from `es_table_new` that was not freed yet.

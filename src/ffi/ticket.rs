@@ -235,7 +235,7 @@ pub unsafe extern "C" fn es_reclaim_expired(t: *mut es_table, reclaimed: *mut u3
         let table = try_null!(unsafe { table_ref(t) });
         // SAFETY: `reclaimed` is NULL or writable for one `u32` (contract).
         let reclaimed = unsafe { Out::new(reclaimed) };
-        let n = table.reclaim_expired();
+        let n = try_status!(table.reclaim_expired());
         if let Some(out) = reclaimed {
             out.write(n);
         }

@@ -108,7 +108,7 @@ impl From<&EngineStats> for es_engine_stats {
 
 /// Extension (not in the product contract): how many ticket slots of a
 /// table are in each state (`es_table_ticket_counts`);
-/// `free + pending + active == max_tickets`.
+/// `free + pending + active + in_flight == max_tickets`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct es_ticket_counts {
@@ -118,6 +118,9 @@ pub struct es_ticket_counts {
     pub pending: u32,
     /// Committed tickets.
     pub active: u32,
+    /// Slots owned by a call in progress (or left so by a process that
+    /// died, until the next `es_reclaim_expired`).
+    pub in_flight: u32,
 }
 
 impl From<TicketCounts> for es_ticket_counts {
@@ -126,6 +129,7 @@ impl From<TicketCounts> for es_ticket_counts {
             free: c.free,
             pending: c.pending,
             active: c.active,
+            in_flight: c.in_flight,
         }
     }
 }
@@ -134,7 +138,7 @@ impl From<TicketCounts> for es_ticket_counts {
 const _: () = {
     assert!(std::mem::size_of::<es_config>() == 24);
     assert!(std::mem::size_of::<es_engine_stats>() == 320);
-    assert!(std::mem::size_of::<es_ticket_counts>() == 12);
+    assert!(std::mem::size_of::<es_ticket_counts>() == 16);
     // No padding after the key: every byte C sees was written.
     assert!(std::mem::offset_of!(es_engine_stats, key_len) == 8 + ES_KEY_MAX);
     assert!(std::mem::size_of::<es_policy>() == 4);

@@ -14,9 +14,11 @@ pub(super) use std::time::Duration;
 mod admission;
 mod expiry;
 mod external;
-mod freelist;
+mod free_slots;
+mod intent;
 mod removal;
 mod sweep;
+mod sweep_lease;
 
 pub(super) fn config(engines: u32, tickets: u32, pending_ms: u32, active_ms: u32) -> Config {
     Config {

@@ -6,3 +6,4 @@ pub(crate) mod holder;
 pub(crate) mod layout;
 pub(crate) mod pad;
 pub(crate) mod region;
+pub(crate) mod registry;

@@ -5,9 +5,11 @@
 //! one heap allocation; a shared table in a file mapping
 //! ([`crate::table::shared`]), with the very same bytes.
 
+use crate::bits::sweep::{Hint, NO_DEADLINE};
 use crate::config::{es_config, Config};
 use crate::memory::layout::{
-    EngineMeta, EngineWordCell, Header, Layout, TicketSlot, LAYOUT_VERSION, MAGIC, REGION_ALIGN,
+    bitmap_words, EngineMeta, EngineWordCell, Header, Layout, RegistryEntry, SweepState,
+    TicketSlot, LAYOUT_VERSION, MAGIC, REGION_ALIGN, REGISTRY_LEN,
 };
 use crate::memory::pad::CacheLine;
 use crate::sync::{AtomicU32, AtomicU64};
@@ -98,6 +100,22 @@ impl Region {
         // SAFETY: as for `engine_words`, at `tickets_off`.
         unsafe { slice_at(self.base, self.layout.tickets_off, self.tickets as usize) }
     }
+    /// The free-slot bitmap: bit `i % 64` of word `i / 64` set when slot
+    /// `i` may be free (see [`crate::protocol::freelist`]).
+    pub(crate) fn free_bits(&self) -> &[AtomicU64] {
+        // SAFETY: as for `engine_words`, at `bitmap_off`.
+        unsafe {
+            slice_at(
+                self.base,
+                self.layout.bitmap_off,
+                bitmap_words(self.tickets),
+            )
+        }
+    }
+    pub(crate) fn registry(&self) -> &[RegistryEntry] {
+        // SAFETY: as for `engine_words`, at `registry_off`.
+        unsafe { slice_at(self.base, self.layout.registry_off, REGISTRY_LEN) }
+    }
     /// Size of the block in bytes.
     pub(crate) fn size(&self) -> usize {
         self.layout.total
@@ -129,11 +147,15 @@ pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout
         tickets_off: layout.tickets_off as u64,
         pid_ns: crate::memory::holder::namespace("pid"),
         time_ns: crate::memory::holder::namespace("time"),
+        registry_off: layout.registry_off as u64,
+        bitmap_off: layout.bitmap_off as u64,
         control: CacheLine(AtomicU64::new(0)),
-        // The free list starts as the chain 0 -> 1 -> ... -> n-1.
-        free_head: CacheLine(AtomicU64::new(1)),
-        next_expiry_ms: CacheLine(AtomicU64::new(u64::MAX)),
-        sweeps: CacheLine(AtomicU64::new(0)),
+        next_expiry: CacheLine(AtomicU64::new(Hint::new(NO_DEADLINE, 0).0)),
+        sweep: CacheLine(SweepState {
+            lease: AtomicU64::new(0),
+            deadline_ms: AtomicU64::new(0),
+            full_sweeps: AtomicU64::new(0),
+        }),
         engine_hwm: CacheLine(AtomicU32::new(0)),
     };
     // SAFETY: (all writes below) each target lies inside the block at an
@@ -142,6 +164,10 @@ pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout
     // and is exclusively ours per the function's contract.
     unsafe {
         std::ptr::write(base as *mut Header, header);
+        let registry = base.add(layout.registry_off) as *mut RegistryEntry;
+        for i in 0..REGISTRY_LEN {
+            std::ptr::write(registry.add(i), RegistryEntry::new());
+        }
         let words = base.add(layout.engines_off) as *mut EngineWordCell;
         let metas = base.add(layout.metas_off) as *mut EngineMeta;
         for i in 0..cfg.max_engines as usize {
@@ -151,9 +177,19 @@ pub(crate) unsafe fn init(base: *mut u8, cfg: &Config, tag: u16, layout: &Layout
         let tickets = base.add(layout.tickets_off) as *mut TicketSlot;
         let n = cfg.max_tickets as usize;
         for i in 0..n {
-            // Link to the next slot (stored as index + 1; 0 ends the list).
-            let next = if i + 1 < n { (i + 2) as u32 } else { 0 };
-            std::ptr::write(tickets.add(i), TicketSlot::new(next));
+            // Every slot starts free (word 0: free, generation 0).
+            std::ptr::write(tickets.add(i), TicketSlot::new());
+        }
+        // ... and announced in the bitmap (no bit past the last slot).
+        let bits = base.add(layout.bitmap_off) as *mut AtomicU64;
+        for w in 0..bitmap_words(cfg.max_tickets) {
+            let left = n - w * 64;
+            let v = if left >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << left) - 1
+            };
+            std::ptr::write(bits.add(w), AtomicU64::new(v));
         }
     }
 }
@@ -173,6 +209,14 @@ impl Drop for Region {
         unsafe {
             let base = self.base.as_ptr();
             std::ptr::drop_in_place(base as *mut Header);
+            let registry = base.add(self.layout.registry_off) as *mut RegistryEntry;
+            for i in 0..REGISTRY_LEN {
+                std::ptr::drop_in_place(registry.add(i));
+            }
+            let bits = base.add(self.layout.bitmap_off) as *mut AtomicU64;
+            for w in 0..bitmap_words(self.tickets) {
+                std::ptr::drop_in_place(bits.add(w));
+            }
             let words = base.add(self.layout.engines_off) as *mut EngineWordCell;
             let metas = base.add(self.layout.metas_off) as *mut EngineMeta;
             for i in 0..self.engines as usize {

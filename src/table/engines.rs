@@ -265,8 +265,8 @@ impl Table {
         let hash = key_hash(key);
         let hwm = self.engine_hwm();
         for (index, (cell, meta)) in self.words()[..hwm].iter().zip(self.metas()).enumerate() {
-            // Acquire pairs with the Release CAS in `add_engine`.
-            let w1 = EngineWord(cell.word.load(Ordering::Acquire));
+            // Acquire (inside) pairs with the Release CAS in `add_engine`.
+            let w1 = self.engine_view(cell);
             if !w1.is_registered()
                 || meta.key_hash.load(Ordering::Relaxed) != hash
                 || meta.key_len.load(Ordering::Relaxed) as usize != key.len()
@@ -276,7 +276,7 @@ impl Table {
             let (bytes, len) = read_key(meta);
             // Orders the key reads before the re-check (seqlock reader).
             fence(Ordering::Acquire);
-            let w2 = EngineWord(cell.word.load(Ordering::Relaxed));
+            let w2 = self.engine_view(cell);
             if bytes[..len] == *key && w2.is_registered() && w2.generation() == w1.generation() {
                 return Ok(Engine::pack(self.tag, index as u32, w1.generation()));
             }

@@ -4,22 +4,22 @@
 //! which holds state, generation and deadline together, so of any set of
 //! racing operations on one ticket exactly one that expects a given state
 //! wins, and a lease that has run out turns every operation into expiry.
-//! Only after winning does an operation move the engine's counts, with a
-//! second atomic step that checks the engine generation the ticket recorded:
-//! a ticket of a removed engine never touches the slot's next owner.
-//!
-//! Commit keeps the ticket `busy` between its two steps; every other
-//! operation treats a busy ticket as not (yet) active, so a release can never
-//! decrement `active` before the commit incremented it.
+//! The winning CAS moves the word to an in-flight kind that names this
+//! thread's operator (`Committing`, `Finishing*`); only then does the
+//! operation move the engine's counts (see [`crate::table::intent`]),
+//! checking the engine generation the ticket recorded: a ticket of a removed
+//! engine never touches the slot's next owner. Every other operation treats
+//! an in-flight ticket as not (yet) in the state it wants, so a release can
+//! never decrement `active` before the commit incremented it.
 
-use crate::bits::engine_word::EngineWord;
+use crate::bits::desc::Move;
 use crate::bits::handle::Ticket;
-use crate::bits::ticket_word::{unpack_engine_ref, TicketState, TicketWord};
+use crate::bits::ticket_word::{unpack_engine_ref, Kind, TicketWord};
 use crate::error::{Error, Result};
 use crate::memory::layout::TicketSlot;
 use crate::protocol::clock::{ms32, reached};
-use crate::protocol::freelist;
 use crate::sync::Ordering;
+use crate::table::intent::crash_point;
 use crate::table::Table;
 
 impl Table {
@@ -34,66 +34,60 @@ impl Table {
     /// `true` when `w`'s lease (for its state) has run out at `now` (ms32).
     #[inline]
     pub(crate) fn lease_over(&self, w: TicketWord, now: u32) -> bool {
-        let lease = match w.state() {
-            TicketState::Pending => self.pending_lease(),
-            TicketState::Active => self.active_lease(),
+        let lease = match w.kind() {
+            Kind::Pending => self.pending_lease(),
+            Kind::Active => self.active_lease(),
             _ => 0,
         };
-        lease != 0 && !w.busy() && reached(now, w.deadline())
+        lease != 0 && reached(now, w.deadline())
     }
 
-    /// Applies `f` to engine `index` if it still has generation `gen`;
-    /// `true` when the word changed.
-    #[inline]
-    pub(crate) fn engine_apply(
+    /// Finishes the ticket whose word this thread moved to `finishing` (a
+    /// `Finishing*` word): drops its count on the engine, then returns the
+    /// slot to the free slots.
+    pub(crate) fn retire(
         &self,
         index: u32,
-        gen: u16,
-        f: impl Fn(EngineWord) -> Option<EngineWord>,
-    ) -> bool {
-        let Some(cell) = self.words().get(index as usize) else {
-            return false;
+        slot: &TicketSlot,
+        finishing: TicketWord,
+        expired: bool,
+    ) {
+        let mv = match finishing.kind() {
+            Kind::FinishingPending => Move::DropPending,
+            _ => Move::DropActive,
         };
-        // AcqRel for the same reason as `Table::update_engine`. fetch_update
-        // retries when another thread changed the word; `f` and the
-        // generation check are re-applied to the fresh value, so it is
-        // correct, and the other thread's change completed, so it is
-        // lock-free.
-        cell.word
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |raw| {
-                let w = EngineWord(raw);
-                if w.is_registered() && w.generation() == gen {
-                    f(w).map(|n| n.0)
-                } else {
-                    None
-                }
-            })
-            .is_ok()
+        self.retire_by(index, slot, finishing, mv, expired);
     }
 
-    /// Finishes a ticket whose finishing CAS this thread won: moves the
-    /// engine's count, then returns the slot to the free list.
-    pub(crate) fn retire(&self, index: u32, slot: &TicketSlot, was: TicketWord, expired: bool) {
-        // Relaxed: the slot is ours alone since our CAS (nobody reuses it
-        // before we push it), and the AcqRel CAS made the reservation's
-        // write of this field visible.
-        let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
-        let f = match was.state() {
-            TicketState::Pending => EngineWord::drop_pending,
-            _ => EngineWord::drop_active,
-        };
-        if self.engine_apply(eindex, egen, f) && expired {
+    /// `retire` with the engine move given (`DropPending`, `DropActive` or
+    /// `ActiveToExternal`, matching the `finishing` word's kind); `true` if
+    /// the engine's counts moved (it was still registered).
+    pub(crate) fn retire_by(
+        &self,
+        index: u32,
+        slot: &TicketSlot,
+        finishing: TicketWord,
+        mv: Move,
+        expired: bool,
+    ) -> bool {
+        let owned = finishing.finished(finishing.operator());
+        let made = self.move_engine(index, slot, finishing, mv, owned, owned);
+        if made && expired {
+            // Relaxed: written before the ticket was published.
+            let (eindex, _) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
             if let Some(meta) = self.metas().get(eindex as usize) {
                 meta.expired_total.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let head = &self.header().free_head;
-        freelist::give_back(self.table_id(), head, self.tickets(), index, was.finished());
+        self.give_back(index, owned);
+        crash_point();
+        made
     }
 
-    /// Tries to reclaim `slot` whose word was `w` and whose lease is over
-    /// (`expired`, counted in the engine's `expired_total`) or whose holder
-    /// is gone. `false` if another thread changed the word first.
+    /// Tries to reclaim `slot` whose word was `w` (pending or active) and
+    /// whose lease is over (`expired`, counted in the engine's
+    /// `expired_total`) or whose holder is gone. `false` if another thread
+    /// changed the word first.
     pub(crate) fn try_reclaim(
         &self,
         index: u32,
@@ -101,14 +95,16 @@ impl Table {
         w: TicketWord,
         expired: bool,
     ) -> bool {
-        // AcqRel: Acquire to see the engine reference, Release so that the
-        // next owner of the slot (after `push`) sees the freed word.
+        let finishing = w.finishing(self.op());
+        // AcqRel: Acquire to see the engine reference, Release so that a
+        // helper or recoverer that reads our in-flight word sees what we did.
         let won = slot
             .word
-            .compare_exchange(w.0, w.finished().0, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(w.0, finishing.0, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if won {
-            self.retire(index, slot, w, expired);
+            crash_point();
+            self.retire(index, slot, finishing, expired);
         }
         won
     }
@@ -119,7 +115,7 @@ impl Table {
     fn transition(
         &self,
         t: Ticket,
-        want: TicketState,
+        want: Kind,
         decide: impl Fn(TicketWord) -> TicketWord,
     ) -> Result<(u32, &TicketSlot, TicketWord, TicketWord)> {
         let (index, gen, slot) = self.ticket_slot(t)?;
@@ -159,7 +155,10 @@ impl Table {
                 .word
                 .compare_exchange(cur.0, next.0, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Ok((index, slot, cur, next)),
+                Ok(_) => {
+                    crash_point();
+                    return Ok((index, slot, cur, next));
+                }
                 Err(actual) => cur = TicketWord(actual),
             }
         }
@@ -174,45 +173,36 @@ impl Table {
         let lease = self.active_lease();
         let base_ms = self.lease_base_ms(self.clock.coarse_ns());
         let deadline = (base_ms as u32).wrapping_add(lease);
-        let (index, slot, _, busy) =
-            self.transition(t, TicketState::Pending, |w| w.active(deadline, true))?;
-        // Relaxed: see `retire`; a busy ticket is changed by nobody else.
-        let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
-        if self.engine_apply(eindex, egen, EngineWord::commit) {
-            // Release: publishes the finished commit; nobody else writes a
-            // busy word, so a plain store is enough.
-            slot.word
-                .store(busy.active(deadline, false).0, Ordering::Release);
+        let op = self.op();
+        let (index, slot, _, committing) =
+            self.transition(t, Kind::Pending, |w| w.committing(op))?;
+        let active = committing.active(deadline);
+        let owned = committing.finished(op);
+        if self.move_engine(index, slot, committing, Move::Commit, active, owned) {
             if lease != 0 {
                 self.note_deadline(base_ms + lease as u64);
             }
             Ok(())
         } else {
             // The engine is gone: the ticket ends here.
-            slot.word.store(busy.finished().0, Ordering::Release);
-            let head = &self.header().free_head;
-            freelist::give_back(
-                self.table_id(),
-                head,
-                self.tickets(),
-                index,
-                busy.finished(),
-            );
+            self.give_back(index, owned);
             Err(Error::Stale)
         }
     }
 
     /// The stream did not start: the pending ticket is given back.
     pub fn cancel(&self, t: Ticket) -> Result<()> {
-        let (index, slot, was, _) = self.transition(t, TicketState::Pending, |w| w.finished())?;
-        self.retire(index, slot, was, false);
+        let op = self.op();
+        let (index, slot, _, finishing) = self.transition(t, Kind::Pending, |w| w.finishing(op))?;
+        self.retire(index, slot, finishing, false);
         Ok(())
     }
 
     /// The stream ended: the active ticket is given back.
     pub fn release(&self, t: Ticket) -> Result<()> {
-        let (index, slot, was, _) = self.transition(t, TicketState::Active, |w| w.finished())?;
-        self.retire(index, slot, was, false);
+        let op = self.op();
+        let (index, slot, _, finishing) = self.transition(t, Kind::Active, |w| w.finishing(op))?;
+        self.retire(index, slot, finishing, false);
         Ok(())
     }
 
@@ -244,21 +234,20 @@ impl Table {
     /// back at once could admit one stream too many until the next report.
     /// Statuses as [`release`](Table::release).
     pub fn release_as_external(&self, t: Ticket) -> Result<()> {
-        let (index, slot, was, _) = self.transition(t, TicketState::Active, |w| w.finished())?;
-        // Relaxed: as in `retire`, the slot is ours alone since our CAS.
-        let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
-        // The word first (it is what admission reads, and its generation
-        // check tells whether the engine is still there), then the exact
-        // count the stats show. A `set_external` between the two leaves that
-        // count one unit above the word's until the next `set_external`;
-        // admission is never affected. Relaxed: a statistic.
-        if self.engine_apply(eindex, egen, EngineWord::active_to_external) {
+        let op = self.op();
+        let (index, slot, _, finishing) = self.transition(t, Kind::Active, |w| w.finishing(op))?;
+        // The engine word moves (it is what admission reads, and its
+        // generation check tells whether the engine is still there), then
+        // the exact count, which stats show only past saturation. Relaxed:
+        // a statistic, written like `set_external` writes it.
+        // Read before the slot is given back (and may be reused). Relaxed:
+        // written before the ticket was published; the slot is ours.
+        let (eindex, _) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
+        if self.retire_by(index, slot, finishing, Move::ActiveToExternal, false) {
             if let Some(meta) = self.metas().get(eindex as usize) {
                 meta.external.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let head = &self.header().free_head;
-        freelist::give_back(self.table_id(), head, self.tickets(), index, was.finished());
         Ok(())
     }
 
@@ -271,14 +260,14 @@ impl Table {
         // Acquire pairs with the Release that published this incarnation,
         // so its engine reference below is the one it was admitted with.
         let w = TicketWord(slot.word.load(Ordering::Acquire));
-        if !w.is(TicketState::Active, gen) {
+        if !w.is(Kind::Active, gen) {
             return Err(Error::Stale);
         }
         let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
         let engine = self
             .words()
             .get(eindex as usize)
-            .map(|c| EngineWord(c.word.load(Ordering::Relaxed)));
+            .map(|c| self.engine_view(c));
         if !engine.is_some_and(|e| e.is_registered() && e.generation() == egen) {
             return Err(Error::Stale);
         }
@@ -287,7 +276,7 @@ impl Table {
         // Never earlier than the deadline it has: the monotonic clock does not go
         // back, but a test clock may, and the sweep hint assumes touch only
         // ever extends a lease.
-        self.transition(t, TicketState::Active, |w| {
+        self.transition(t, Kind::Active, |w| {
             let keep = reached(w.deadline(), deadline) && w.deadline() != deadline;
             w.with_deadline(if keep { w.deadline() } else { deadline })
         })

@@ -9,6 +9,7 @@
 
 pub(crate) mod engines;
 pub(crate) mod guard;
+pub(crate) mod intent;
 pub(crate) mod lifecycle;
 pub(crate) mod reclaim;
 pub(crate) mod reserve;
@@ -56,9 +57,26 @@ pub struct Table {
     pub(crate) clock: Clock,
     /// Identity written into tickets (shared tables); 0 in-process.
     pub(crate) holder: u64,
+    /// This handle's registry reference (shared tables), the operator every
+    /// in-flight step of its threads names; 0 in-process.
+    pub(crate) op: u32,
+    /// Engine moves leave evidence a crash cannot lose ([`intent`]): shared
+    /// tables, and loom models of them.
+    pub(crate) crash_safe: bool,
+    /// Loom models: operators (bit per reference) the holder scan treats as
+    /// dead.
+    #[cfg(loom)]
+    pub(crate) loom_dead: std::sync::atomic::AtomicU64,
     /// When this handle last checked ticket holders for liveness (ns);
     /// rate-limits that scan inside `reserve`.
     pub(crate) last_holder_scan: AtomicU64,
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        self.unregister();
+    }
 }
 
 impl std::fmt::Debug for Table {
@@ -82,7 +100,16 @@ impl Table {
         config.validate()?;
         let tag = random_tag();
         let region = Region::new_heap(&config, tag).ok_or(Error::TableFull)?;
-        Ok(Table::from_region(region, config, tag, clock, 0))
+        Ok(Table::from_region(region, config, tag, clock, 0, 0))
+    }
+
+    /// Loom models: an in-process table that takes the crash-safe steps of
+    /// a shared one.
+    #[cfg(loom)]
+    pub(crate) fn crash_safe_for_loom(config: Config, clock: Clock) -> Result<Table> {
+        let mut t = Table::with_clock(config, clock)?;
+        t.crash_safe = true;
+        Ok(t)
     }
 
     /// Wraps a region that already holds an initialised table.
@@ -92,13 +119,19 @@ impl Table {
         tag: u16,
         clock: Clock,
         holder: u64,
+        op: u32,
     ) -> Table {
+        let crash_safe = region.is_shared();
         Table {
             region,
             config,
             tag,
             clock,
             holder,
+            op,
+            crash_safe,
+            #[cfg(loom)]
+            loom_dead: std::sync::atomic::AtomicU64::new(0),
             last_holder_scan: AtomicU64::new(0),
         }
     }
@@ -166,9 +199,9 @@ impl Table {
     pub(crate) fn resolve(&self, e: Engine) -> Result<(u32, &EngineWordCell, EngineWord)> {
         let (index, gen) = e.unpack(self.tag).ok_or(Error::Stale)?;
         let cell = self.words().get(index as usize).ok_or(Error::Stale)?;
-        // Acquire pairs with the Release CAS that published the engine in
-        // `add_engine` (its metadata is then visible to the caller).
-        let w = EngineWord(cell.word.load(Ordering::Acquire));
+        // Acquire (inside) pairs with the Release CAS that published the
+        // engine in `add_engine` (its metadata is then visible to the caller).
+        let w = self.settled(cell);
         if w.is_registered() && w.generation() == gen {
             Ok((index, cell, w))
         } else {
@@ -185,28 +218,27 @@ impl Table {
     ) -> Result<EngineWord> {
         let (_, cell, _) = self.resolve(e)?;
         let (_, gen) = e.unpack(self.tag).ok_or(Error::Stale)?;
-        let mut stale = false;
-        // AcqRel: this word is the linearisation point of every engine
-        // operation; Acquire/Release keeps the engine's metadata ordered
-        // with it for readers that validate with the word.
-        let r = cell
-            .word
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |raw| {
-                // Retried by fetch_update when another thread changed the word
-                // in between: `f` is re-applied to the fresh value, and the
-                // handle is re-validated, so the retry is correct.
-                let w = EngineWord(raw);
-                if !w.is_registered() || w.generation() != gen {
-                    stale = true;
-                    return None;
-                }
-                stale = false;
-                f(w).map(|n| n.0)
-            });
-        match r {
-            Ok(prev) => Ok(EngineWord(prev)),
-            Err(_) if stale => Err(Error::Stale),
-            Err(prev) => Ok(EngineWord(prev)),
+        loop {
+            // Any move in flight on the engine is completed first: the CAS
+            // below must start from counts, not from a descriptor.
+            let w = self.settled(cell);
+            if !w.is_registered() || w.generation() != gen {
+                return Err(Error::Stale);
+            }
+            let Some(n) = f(w) else { return Ok(w) };
+            // AcqRel: this word is the linearisation point of every engine
+            // operation; Acquire/Release keeps the engine's metadata ordered
+            // with it for readers that validate with the word. On failure
+            // another thread changed the word (its operation took effect):
+            // `f` is re-applied to the fresh value and the handle
+            // re-validated, so the retry is correct.
+            if cell
+                .word
+                .compare_exchange(w.0, n.0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(w);
+            }
         }
     }
 }

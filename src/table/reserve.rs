@@ -9,14 +9,15 @@
 //! When no engine has room, expired tickets are reclaimed once and the
 //! decision is retried before answering "no capacity".
 
-use crate::bits::engine_word::EngineWord;
+use crate::bits::desc::Move;
 use crate::bits::handle::{Engine, Ticket};
 use crate::bits::ticket_word::{pack_engine_ref, TicketWord};
 use crate::error::{Error, Result};
-use crate::memory::layout::EngineWordCell;
+use crate::memory::layout::TicketSlot;
 use crate::protocol::freelist;
 use crate::protocol::select::{self, Candidate};
 use crate::sync::{fence, Ordering};
+use crate::table::intent::crash_point;
 use crate::table::Table;
 use crate::Policy;
 
@@ -28,30 +29,6 @@ pub struct Reservation {
     pub ticket: Ticket,
     /// The engine the ticket counts against.
     pub engine: Engine,
-}
-
-/// Outcome of one admission attempt on one engine.
-enum Admit {
-    Done(EngineWord),
-    /// The engine changed under us; decide again.
-    Lost,
-}
-
-#[inline]
-fn try_admit(cell: &EngineWordCell, seen: EngineWord) -> Admit {
-    let Some(next) = seen.admit() else {
-        return Admit::Lost;
-    };
-    // Relaxed suffices for exactness (the CAS on this one word is atomic);
-    // AcqRel additionally orders the ticket publication after it for
-    // readers that go from the ticket to the engine.
-    match cell
-        .word
-        .compare_exchange(seen.0, next.0, Ordering::AcqRel, Ordering::Relaxed)
-    {
-        Ok(_) => Admit::Done(seen),
-        Err(_) => Admit::Lost,
-    }
 }
 
 impl Table {
@@ -93,27 +70,21 @@ impl Table {
         // The coarse clock stamps the lease and the tie-break (see
         // `Table::lease_base_ms`); sweeps read the precise clock.
         let stamp = self.clock.coarse_ns();
-        let (table, head, tickets) = (self.table_id(), &self.header().free_head, self.tickets());
-        let slot = match freelist::take(table, head, tickets) {
+        let op = self.op();
+        // The ticket slot we hold (claimed in our name). The slow path below
+        // (sweep, wait) gives it back first, so time spent there holds no
+        // slot.
+        let mut slot = Some(match self.take_slot(op) {
             Some(s) => s,
             None => {
                 self.reclaim_at(self.now_ns(), false);
-                freelist::take(table, head, tickets)
-                    .or_else(|| freelist::steal(tickets))
+                self.take_slot(op)
+                    .or_else(|| self.steal_slot(op))
                     .ok_or(Error::TableFull)?
             }
-        };
-        // Gives the slot back unused (its word is still the free word).
-        let unused = |slot: u32| {
-            let free = TicketWord(tickets[slot as usize].word.load(Ordering::Relaxed));
-            freelist::give_back(table, head, tickets, slot, free);
-        };
+        });
+        crash_point();
         let mut reclaimed = false;
-        let mut waited = false;
-        // The ticket slot we hold. The slow path below (sweep, wait) gives
-        // it back first, so a process killed there leaks no slot (a given-
-        // back slot is parked or on the free list, where others find it).
-        let mut slot = Some(slot);
         let backoff = crate::sync::Backoff::new();
         loop {
             let choice = match target {
@@ -122,7 +93,7 @@ impl Table {
                     Ok(_) => None,
                     Err(err) => {
                         if let Some(s) = slot.take() {
-                            unused(s);
+                            self.give_back_unused(s);
                         }
                         return Err(err);
                     }
@@ -130,51 +101,132 @@ impl Table {
                 None => self.select(),
             };
             let Some(c) = choice else {
-                if let Some(s) = slot.take() {
-                    unused(s);
-                }
-                // No room anywhere: win back expired tickets once, then
-                // decide again; otherwise the answer is "no capacity".
-                // (Decide again even if this thread reclaimed nothing: a
-                // concurrent sweep may have freed room meanwhile.)
-                if !reclaimed {
-                    reclaimed = true;
-                    self.reclaim_at(self.now_ns(), false);
+                // A move in flight shows its engine without room to
+                // selection: complete those, and if an engine has room
+                // then, decide again. (Each retry follows a move of another
+                // thread that selection saw in flight: lock-free.)
+                if self.crash_safe && target.is_none() && self.room_after_settling() {
                     continue;
                 }
-                // A sweep of another thread may be between freeing a ticket
-                // and giving its engine the slot back: let it finish once.
-                if !waited && self.wait_for_sweeps() {
-                    waited = true;
+                if let Some(s) = slot.take() {
+                    self.give_back_unused(s);
+                }
+                // No room anywhere: win back expired tickets (and those of
+                // dead processes) once, then decide again; otherwise the
+                // answer is "no capacity". (Decide again even if this
+                // thread reclaimed nothing: a concurrent sweep it waited for
+                // may have freed room meanwhile.)
+                if !reclaimed {
+                    reclaimed = true;
+                    if let (_, Some((i, w))) = self.reclaim_at(self.now_ns(), false) {
+                        // Another thread is finishing a ticket (a sweep
+                        // that expired it, say) and is about to give its
+                        // engine the count back: let it, then decide again.
+                        self.wait_for_slot(i, w);
+                    }
                     continue;
                 }
                 return Ok(None);
             };
-            let slot = match slot {
+            let index = match slot {
                 Some(s) => s,
                 None => {
                     // Taken again after the slow path: usually the one this
                     // thread just parked.
-                    let s = freelist::take(table, head, tickets)
-                        .or_else(|| freelist::steal(tickets))
+                    let s = self
+                        .take_slot(op)
+                        .or_else(|| self.steal_slot(op))
                         .ok_or(Error::TableFull)?;
                     slot = Some(s);
                     s
                 }
             };
             let cell = &self.words()[c.index as usize];
-            match try_admit(cell, c.word) {
-                Admit::Done(w) => {
-                    let engine = Engine::pack(self.tag, c.index, w.generation());
-                    let ticket = self.publish(slot, c.index, w.generation(), stamp);
-                    return Ok(Some(Reservation { ticket, engine }));
-                }
-                // Another reserver or a settings change won this engine's
-                // word; its operation completed, so the table made progress.
-                // Re-deciding from fresh words is correct.
-                Admit::Lost => backoff.spin(),
+            // Relaxed: our own claimed word; its generation is the ticket's.
+            let gen = TicketWord(self.tickets()[index as usize].word.load(Ordering::Relaxed))
+                .generation();
+            if self.admit(index, c, stamp, cell) {
+                crash_point();
+                let engine = Engine::pack(self.tag, c.index, c.word.generation());
+                let ticket = self.published(index, gen, c.index, stamp);
+                return Ok(Some(Reservation { ticket, engine }));
             }
+            // Another reserver or a settings change won this engine's word;
+            // its operation completed, so the table made progress.
+            // Re-deciding from fresh words is correct.
+            backoff.spin();
         }
+    }
+
+    /// A free slot claimed for `op`, from this thread's parked slot or the
+    /// bitmap.
+    #[inline]
+    fn take_slot(&self, op: u32) -> Option<u32> {
+        freelist::take(self.table_id(), self.region.free_bits(), self.tickets(), op)
+    }
+    fn steal_slot(&self, op: u32) -> Option<u32> {
+        freelist::steal(self.region.free_bits(), self.tickets(), op)
+    }
+    /// Gives back slot `index`, claimed and unused.
+    fn give_back_unused(&self, index: u32) {
+        // Relaxed: our own claimed word.
+        let owned = TicketWord(self.tickets()[index as usize].word.load(Ordering::Relaxed));
+        self.give_back(index, owned);
+    }
+
+    /// Admits the ticket in slot `index` (claimed by this thread) on the
+    /// candidate engine `c`, and publishes it pending: `false` when the
+    /// engine's word changed first (decide again).
+    #[inline]
+    fn admit(
+        &self,
+        index: u32,
+        c: Candidate,
+        stamp: u64,
+        cell: &crate::memory::layout::EngineWordCell,
+    ) -> bool {
+        let t = &self.tickets()[index as usize];
+        // Relaxed: our own claimed word.
+        let claimed = TicketWord(t.word.load(Ordering::Relaxed));
+        let deadline = (self.lease_base_ms(stamp) as u32).wrapping_add(self.pending_lease());
+        let pending = TicketWord::pending(claimed.generation(), deadline);
+        if self.crash_safe {
+            // The ticket's fields first: a helper that completes the move
+            // publishes the ticket (see `intent`).
+            self.write_fields(t, c);
+            return self.try_move(index, t, claimed, Move::Admit, cell, c.word, pending);
+        }
+        let Some(next) = c.word.admit() else {
+            return false;
+        };
+        // Relaxed suffices for exactness (the CAS on this one word is atomic);
+        // AcqRel additionally orders the ticket publication after it for
+        // readers that go from the ticket to the engine.
+        if cell
+            .word
+            .compare_exchange(c.word.0, next.0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.write_fields(t, c);
+        // Release pairs with the Acquire loads in `lifecycle` and `reclaim`:
+        // whoever sees the pending word sees its engine reference. The word
+        // is ours (claimed) until this store.
+        t.word.store(pending.0, Ordering::Release);
+        true
+    }
+
+    /// The engine reference and holder of a ticket about to be published.
+    #[inline]
+    fn write_fields(&self, t: &TicketSlot, c: Candidate) {
+        // Relaxed: published with the ticket word (or the descriptor) by a
+        // Release that follows.
+        t.engine.store(
+            pack_engine_ref(c.index, c.word.generation()),
+            Ordering::Relaxed,
+        );
+        t.holder.store(self.ticket_holder(), Ordering::Relaxed);
     }
 
     /// This table's identity for the thread-local parked-slot hint of
@@ -197,23 +249,11 @@ impl Table {
         }
     }
 
-    /// Writes and publishes pending ticket `slot` on engine `index`/`gen`;
-    /// `stamp` is a coarse clock reading taken before admission.
-    fn publish(&self, slot: u32, index: u32, gen: u16, stamp: u64) -> Ticket {
-        let t = &self.tickets()[slot as usize];
-        // Relaxed: ordered before the Release store of the word below, which
-        // every operation on the ticket Acquire-loads first.
-        let free = TicketWord(t.word.load(Ordering::Relaxed));
-        t.engine
-            .store(pack_engine_ref(index, gen), Ordering::Relaxed);
-        t.holder.store(self.holder, Ordering::Relaxed);
-        let lease = self.pending_lease();
-        let base_ms = self.lease_base_ms(stamp);
-        let deadline = (base_ms as u32).wrapping_add(lease);
-        let word = TicketWord::pending(free.generation(), deadline);
-        // Release pairs with the Acquire loads in `lifecycle` and `reclaim`:
-        // whoever sees the pending word sees its engine reference.
-        t.word.store(word.0, Ordering::Release);
+    /// The bookkeeping after pending ticket `slot` (generation `gen`) on
+    /// engine `index` was
+    /// published; `stamp` is the coarse clock reading taken before
+    /// admission. Returns its handle.
+    fn published(&self, slot: u32, gen: u32, index: u32, stamp: u64) -> Ticket {
         // Relaxed: statistics and a selection tie-break only. The stamp sits
         // beside the engine word this thread just won, on the same line.
         self.words()[index as usize]
@@ -222,10 +262,11 @@ impl Table {
         self.metas()[index as usize]
             .reserved_total
             .fetch_add(1, Ordering::Relaxed);
+        let lease = self.pending_lease();
         if lease != 0 {
-            self.note_deadline(base_ms + lease as u64);
+            self.note_deadline(self.lease_base_ms(stamp) + lease as u64);
         }
-        Ticket::pack(self.tag, slot, free.generation())
+        Ticket::pack(self.tag, slot, gen)
     }
 
     /// The time (ms) a lease stamped with coarse reading `stamp_ns` runs
@@ -245,9 +286,9 @@ impl Table {
     #[inline]
     pub(crate) fn note_deadline(&self, deadline_ms: u64) {
         fence(Ordering::SeqCst);
-        let hint = &self.header().next_expiry_ms;
-        if deadline_ms < hint.load(Ordering::Relaxed) {
-            hint.fetch_min(deadline_ms, Ordering::Relaxed);
+        let hint = crate::bits::sweep::Hint(self.header().next_expiry.load(Ordering::Relaxed));
+        if deadline_ms < hint.ms() {
+            self.lower_hint(deadline_ms);
         }
     }
 }

@@ -9,12 +9,22 @@
 //! every header field against the file's size before they map or touch a
 //! slot. A file that fails validation is `Corrupt`; a config that differs
 //! from the caller's is `Invalid`.
+//!
+//! The mapping is always as long as the table the header describes (never
+//! the file's size, which may have changed since the validation), and the
+//! size is checked again once mapped: a file shrunk before that is refused;
+//! one shrunk later raises SIGBUS on the next touch of a page past its end,
+//! but nothing is ever read or written outside the mapping.
+//!
+//! Every handle registers in the table's registry (`crate::memory::registry`)
+//! so its in-flight steps name it, and gives its entry back when dropped.
 
 use crate::config::{es_config, Config};
 use crate::error::{Error, Result};
 use crate::memory::holder;
 use crate::memory::layout::{Header, Layout, LAYOUT_VERSION, MAGIC};
 use crate::memory::region::{self, Region};
+use crate::memory::registry;
 use crate::protocol::clock::monotonic_ns;
 use crate::sync::Ordering;
 use crate::table::Table;
@@ -168,6 +178,8 @@ fn check_header(b: &[u8], size: u64) -> Result<Checked> {
         && u64_at(b, offset_of!(Header, engines_off)) == layout.engines_off as u64
         && u64_at(b, offset_of!(Header, metas_off)) == layout.metas_off as u64
         && u64_at(b, offset_of!(Header, tickets_off)) == layout.tickets_off as u64
+        && u64_at(b, offset_of!(Header, registry_off)) == layout.registry_off as u64
+        && u64_at(b, offset_of!(Header, bitmap_off)) == layout.bitmap_off as u64
         && size >= layout.total as u64
         && tag <= u16::MAX as u32;
     if !ok {
@@ -210,12 +222,57 @@ fn wait_ready(fd: &Fd) -> Result<Checked> {
     }
 }
 
-fn shared_table(map: Map, c: Checked) -> Table {
+/// The table in `map`; registered (so it may take steps) unless read-only.
+fn shared_table(map: Map, c: Checked, register: bool) -> Result<Table> {
     let region = map.into_region(&c.config);
     // Acquire pairs with the creator's Release store of `ready`: everything
     // it initialised is visible before we touch a slot.
     let _ = region.header().ready.load(Ordering::Acquire);
-    Table::from_region(region, c.config, c.tag, Clock::Monotonic, holder::current())
+    let me = holder::current();
+    let mut table = Table::from_region(region, c.config, c.tag, Clock::Monotonic, me, 0);
+    if register {
+        let entries = || table.region.registry();
+        let op = match registry::register(entries(), me) {
+            Some(op) => op,
+            None => {
+                // Full: free the entries of processes that died, then try
+                // once more.
+                table.reclaim_expired();
+                registry::register(entries(), me).ok_or(Error::Io(libc::EUSERS))?
+            }
+        };
+        table.op = op;
+    }
+    Ok(table)
+}
+
+/// The mapped table must still be as long as the header says: the file may
+/// have been truncated between the validation and the mapping.
+fn check_mapped(fd: &Fd, c: &Checked) -> Result<()> {
+    let total = Layout::for_sizes(c.config.max_engines, c.config.max_tickets).total;
+    if file_size(fd)? < total as u64 {
+        return Err(Error::Corrupt);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+std::thread_local! {
+    /// Unit tests: runs between an opener's validation and its mapping.
+    static AFTER_VALIDATION: std::cell::Cell<Option<fn(libc::c_int)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Maps the table `c` describes, whatever the file's size says now.
+fn map_validated(fd: &Fd, c: &Checked, writable: bool) -> Result<Map> {
+    #[cfg(test)]
+    if let Some(hook) = AFTER_VALIDATION.with(std::cell::Cell::get) {
+        hook(fd.0);
+    }
+    let total = Layout::for_sizes(c.config.max_engines, c.config.max_tickets).total;
+    let map = Map::new(fd, total, writable)?;
+    check_mapped(fd, c)?;
+    Ok(map)
 }
 
 impl Table {
@@ -266,8 +323,8 @@ impl Table {
             if config.is_some_and(|c| *c != checked.config) {
                 return Err(Error::Invalid);
             }
-            let map = Map::new(&fd, file_size(&fd)? as usize, true)?;
-            return Ok(shared_table(map, checked));
+            let map = map_validated(&fd, &checked, true)?;
+            return shared_table(map, checked, true);
         }
         Err(Error::Io(libc::ENOENT))
     }
@@ -283,9 +340,30 @@ impl Table {
         Ok(())
     }
 
+    /// [`Table::open_shared`] reading lease time from `clock` rather than
+    /// `CLOCK_MONOTONIC`: for tests (every process of a shared table must
+    /// read the same clock, so only one process can use a manual one).
+    #[doc(hidden)]
+    pub fn open_shared_with_clock(
+        path: impl AsRef<Path>,
+        config: Option<&Config>,
+        clock: crate::Clock,
+    ) -> Result<Table> {
+        let mut t = Table::open_shared(path, config)?;
+        t.clock = clock;
+        Ok(t)
+    }
+
     /// `true` when this table lives in a shared file.
     pub fn is_shared(&self) -> bool {
         self.region.is_shared()
+    }
+
+    /// Gives this handle's registry entry back (see `Drop for Table`).
+    pub(crate) fn unregister(&self) {
+        if self.op != 0 && self.region.is_shared() {
+            registry::unregister(self.region.registry(), self.op, self.holder);
+        }
     }
 }
 
@@ -315,7 +393,7 @@ fn create(fd: Fd, cfg: &Config, cpath: &CString) -> Result<Table> {
         pid_ns,
         time_ns,
     };
-    let table = shared_table(map, checked);
+    let table = shared_table(map, checked, true)?;
     // Release pairs with the Acquire in `shared_table` of every opener: the
     // table is complete before anyone may use it.
     table.header().ready.store(1, Ordering::Release);
@@ -340,9 +418,9 @@ impl SharedView {
         }
         let fd = Fd(fd);
         let checked = wait_ready(&fd)?;
-        let map = Map::new(&fd, file_size(&fd)? as usize, false)?;
+        let map = map_validated(&fd, &checked, false)?;
         Ok(SharedView {
-            table: shared_table(map, checked),
+            table: shared_table(map, checked, false)?,
         })
     }
     /// The table's configuration.
@@ -360,5 +438,78 @@ impl SharedView {
     /// Ticket slots by state (see [`Table::ticket_counts`]).
     pub fn ticket_counts(&self) -> crate::TicketCounts {
         self.table.ticket_counts()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(name: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("es-unit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    fn shrink_to_header(fd: libc::c_int) {
+        // The opener's descriptor may be read-only: reopen it for writing.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{fd}"))
+            .unwrap();
+        f.set_len(4096).unwrap();
+    }
+
+    /// The file shrinks between the opener's validation and its mapping
+    /// (reproduced deterministically with the hook): the opener refuses it
+    /// instead of mapping fewer bytes than the table it validated.
+    #[test]
+    fn a_file_shrunk_after_validation_is_never_mapped_short() {
+        let cfg = Config {
+            max_engines: 4,
+            max_tickets: 256,
+            ..Config::default()
+        };
+        let p = path("shrink");
+        let t = Table::open_shared(&p, Some(&cfg)).unwrap();
+        assert!(t.memory_size() > 4096);
+        AFTER_VALIDATION.with(|h| h.set(Some(shrink_to_header)));
+        let r = Table::open_shared(&p, None);
+        AFTER_VALIDATION.with(|h| h.set(None));
+        assert_eq!(r.err(), Some(Error::Corrupt));
+        // Regrown: opens again, and the mapping is the whole table.
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_len(t.memory_size() as u64).unwrap();
+        let again = Table::open_shared(&p, None).unwrap();
+        assert_eq!(again.region.size(), t.memory_size());
+        AFTER_VALIDATION.with(|h| h.set(Some(shrink_to_header)));
+        let v = SharedView::open(&p);
+        AFTER_VALIDATION.with(|h| h.set(None));
+        assert_eq!(v.err(), Some(Error::Corrupt));
+        // Before the mapped handles go: their pages must be backed again.
+        f.set_len(t.memory_size() as u64).unwrap();
+        Table::unlink_shared(&p).unwrap();
+    }
+
+    #[test]
+    fn handles_register_and_give_their_entry_back() {
+        let p = path("registry");
+        let t = Table::open_shared(&p, Some(&Config::default())).unwrap();
+        let u = Table::open_shared(&p, None).unwrap();
+        assert!(t.op != 0 && u.op != 0 && t.op != u.op);
+        let taken = |t: &Table| {
+            t.region
+                .registry()
+                .iter()
+                .filter(|e| e.holder.load(Ordering::Relaxed) != 0)
+                .count()
+        };
+        assert_eq!(taken(&t), 2);
+        drop(u);
+        assert_eq!(taken(&t), 1);
+        let v = SharedView::open(&p).unwrap();
+        assert_eq!(taken(&t), 1, "a read-only view does not register");
+        drop(v);
+        Table::unlink_shared(&p).unwrap();
     }
 }

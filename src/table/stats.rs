@@ -4,7 +4,7 @@
 //! `pending` and `external` of one engine are always mutually consistent;
 //! the metadata is validated against the word with the seqlock re-check.
 
-use crate::bits::engine_word::{EngineState, EngineWord, MAX_CAPACITY};
+use crate::bits::engine_word::{EngineState, MAX_CAPACITY};
 use crate::bits::handle::Engine;
 use crate::bits::ticket_word::{TicketState, TicketWord};
 use crate::error::{Error, Result};
@@ -54,17 +54,62 @@ impl EngineStats {
     pub fn load(&self) -> u64 {
         self.active as u64 + self.pending as u64 + self.external as u64
     }
+
+    /// Stats read from elsewhere (a remote table); `None` if the key is
+    /// empty or longer than `KEY_MAX`.
+    #[cfg(not(loom))]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        engine: Engine,
+        key: &[u8],
+        capacity: u32,
+        active: u32,
+        pending: u32,
+        external: u32,
+        priority: i32,
+        healthy: bool,
+        draining: bool,
+        reserved_total: u64,
+        expired_total: u64,
+        user: u64,
+    ) -> Option<EngineStats> {
+        if key.is_empty() || key.len() > KEY_MAX {
+            return None;
+        }
+        let mut k = [0u8; KEY_MAX];
+        k[..key.len()].copy_from_slice(key);
+        Some(EngineStats {
+            engine,
+            key: k,
+            key_len: key.len() as u16,
+            capacity,
+            active,
+            pending,
+            external,
+            priority,
+            healthy,
+            draining,
+            reserved_total,
+            expired_total,
+            user,
+        })
+    }
 }
 
-/// How many ticket slots are in each state.
+/// How many ticket slots are in each state; `free + pending + active +
+/// in_flight` is the table's `max_tickets`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TicketCounts {
-    /// On the free list (or being taken from it).
+    /// Free (announced or parked).
     pub free: u32,
     /// Reserved, not committed.
     pub pending: u32,
     /// Committed.
     pub active: u32,
+    /// Owned by a call in progress (between taking a slot and publishing
+    /// its ticket, inside a commit, between finishing a ticket and freeing
+    /// its slot), or left so by a process that died until the next sweep.
+    pub in_flight: u32,
 }
 
 impl Table {
@@ -73,8 +118,8 @@ impl Table {
         let cell = self.words().get(index)?;
         let meta = self.metas().get(index)?;
         loop {
-            // Acquire pairs with the Release CAS in `add_engine`.
-            let w = EngineWord(cell.word.load(Ordering::Acquire));
+            // Acquire (inside) pairs with the Release CAS in `add_engine`.
+            let w = self.engine_view(cell);
             if !w.is_registered() {
                 return None;
             }
@@ -92,7 +137,7 @@ impl Table {
             let user = meta.user.load(Ordering::Relaxed);
             // Seqlock reader: keep the reads above before the re-check.
             fence(Ordering::Acquire);
-            let again = EngineWord(cell.word.load(Ordering::Relaxed));
+            let again = self.engine_view(cell);
             if !again.is_registered() || again.generation() != w.generation() {
                 // Removed (and maybe re-added) while we read: look again.
                 continue;
@@ -157,10 +202,12 @@ impl Table {
     pub fn ticket_counts(&self) -> TicketCounts {
         let mut c = TicketCounts::default();
         for slot in self.tickets() {
+            // Relaxed: each slot is counted from one load.
             match TicketWord(slot.word.load(Ordering::Relaxed)).state() {
                 TicketState::Pending => c.pending += 1,
                 TicketState::Active => c.active += 1,
-                _ => c.free += 1,
+                TicketState::InFlight => c.in_flight += 1,
+                TicketState::Free => c.free += 1,
             }
         }
         c

@@ -294,7 +294,7 @@ static void test_null_pointers(void) {
   CHECK(s.capacity == 2 && s.active == 1 && s.pending == 1 && s.healthy && !s.draining);
   CHECK(s.priority == 0 && s.external == 0 && s.reserved_total == 2);
   c = tickets_of(t);
-  CHECK(c.free == 2 && c.pending == 1 && c.active == 1);
+  CHECK(c.free == 2 && c.pending == 1 && c.active == 1 && c.in_flight == 0);
   /* reclaimed may be NULL. */
   CHECK_OK(es_reclaim_expired(t, NULL));
   CHECK_OK(es_cancel(t, pending));
@@ -966,6 +966,28 @@ static void test_config_default(void) {
   es_table_free(t);
 }
 
+static void test_release_as_external(void) {
+  es_table *t = new_table(1, 4, 2, 0, 0, ES_POLICY_LEAST_LOADED);
+  es_engine e = add_engine(t, "e", 2), got = 0;
+  es_ticket k = 0, p = 0;
+  es_engine_stats s;
+  CHECK_OK(es_engine_set_external(t, e, 1));
+  CHECK_OK(es_reserve(t, &k, &got));
+  CHECK_ST(es_release_as_external(t, k), ES_ERR_STALE); /* pending: not released */
+  CHECK_OK(es_commit(t, k));
+  CHECK_ST(es_release_as_external(NULL, k), ES_ERR_NULL);
+  CHECK_OK(es_release_as_external(t, k));
+  s = stats_of(t, e);
+  CHECK(s.active == 0 && s.pending == 0 && s.external == 2);
+  CHECK_ST(es_reserve(t, &p, &got), ES_NO_CAPACITY); /* the unit still counts */
+  CHECK_ST(es_release_as_external(t, k), ES_ERR_STALE);
+  CHECK_ST(es_release(t, k), ES_ERR_STALE);
+  CHECK_OK(es_engine_set_external(t, e, 1)); /* the next report */
+  CHECK_OK(es_reserve(t, &p, &got));
+  CHECK_OK(es_cancel(t, p));
+  es_table_free(t);
+}
+
 int main(void) {
   test_status_strings();
   test_version();
@@ -989,6 +1011,7 @@ int main(void) {
   test_add_or_find_and_user_word();
   test_reserve_on_key_and_finish();
   test_config_default();
+  test_release_as_external();
   printf("test_api: all checks passed\n");
   return 0;
 }
