@@ -15,8 +15,8 @@
 #   cabi        the C-ABI cycle (benches/c_cycle.c against libengine_slots.a)
 #               beside the same loop in Rust (benches/driver): best-of wall time,
 #               alternated, and instructions per cycle (callgrind); cabi.txt
-#   regress     1-thread cycle of this tree against $BENCH_BASE (the commit
-#               before the tie-break work), both built from the same driver and
+#   regress     1-thread cycle of this tree against $BENCH_BASE (main as merged
+#               into perf: the tree without this work), both built from the same driver and
 #               run alternately; wall time and instructions; regress.txt
 #
 #   scripts/bench.sh                       # everything (about 6 minutes on 2 cores)
@@ -24,12 +24,14 @@
 #   BENCH_STEPS="cabi regress" scripts/bench.sh   # a subset
 #   scripts/bench.sh cycle-1t              # criterion only, benchmarks whose id
 #                                          # contains the filter
-#   BENCH_BASE=<rev>                       # default 9741827
+#   BENCH_BASE=<rev>                       # default d308acd (main at the last merge;
+#                                          # 9741827 = before the tie-break work,
+#                                          # before the crash-safe protocol)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=target/bench
-BASE_REV="${BENCH_BASE:-9741827}"
+BASE_REV="${BENCH_BASE:-d308acd}"
 STEPS="${BENCH_STEPS:-cycle contention retries cabi regress}"
 if [ $# -gt 0 ]; then STEPS=cycle; fi
 QUICK="${BENCH_QUICK:-}"
