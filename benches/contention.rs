@@ -23,9 +23,13 @@
 //!   the throughput ratios.
 //!
 //! Contenders: the engine-slots policies, the ideal mutex, the seed design
-//! and the floor (`benches/common/contenders.rs`), and `floor-shared`: the
+//! and the floor (`benches/common/contenders.rs`), `floor-shared`: the
 //! floor with its compare-and-swaps on the scanned words (what any design
-//! that reads every engine and writes one pays for sharing cache lines).
+//! that reads every engine and writes one pays for sharing cache lines),
+//! and `es-ll-private`: LeastLoaded with a table of 16 engines per thread,
+//! the same code sharing nothing (its 2-thread / 1-thread ratio is what the
+//! machine gives engine-slots' cycle in that phase; the gap to
+//! `es-least_loaded` is the cost of sharing one table).
 //!
 //! With 8 and 32 threads on a 2-core machine the threads are oversubscribed:
 //! the scheduler preempts them, and a lock holder preempted inside its
@@ -74,7 +78,17 @@ const IDEAL: &str = "ideal-mutex";
 const SEED: &str = "seed";
 const FLOOR: &str = "floor";
 const FLOOR_SHARED: &str = "floor-shared";
-const CONTENDERS: [&str; 7] = [ES_LL, ES_FF, ES_TC, IDEAL, SEED, FLOOR, FLOOR_SHARED];
+const ES_PRIVATE: &str = "es-ll-private";
+const CONTENDERS: [&str; 8] = [
+    ES_LL,
+    ES_FF,
+    ES_TC,
+    IDEAL,
+    SEED,
+    FLOOR,
+    FLOOR_SHARED,
+    ES_PRIVATE,
+];
 
 // ---------------------------------------------------------------- timing
 
@@ -365,6 +379,46 @@ impl Ops for FloorShared {
     }
 }
 
+/// LeastLoaded with one table per thread (up to 32 threads): engine-slots'
+/// cycle with nothing shared between threads.
+struct Private {
+    tables: Vec<Slots>,
+    next: AtomicUsize,
+}
+
+impl Private {
+    fn new(engines: u32) -> Private {
+        Private {
+            tables: (0..32)
+                .map(|_| Slots::new(engines, Policy::LeastLoaded))
+                .collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Ops for Private {
+    /// This thread's table.
+    type Local = usize;
+    type Token = engine_slots::Ticket;
+    fn local(&self) -> usize {
+        // Threads of one phase take consecutive tables (at most 32 at once).
+        self.next.fetch_add(1, Ordering::Relaxed) % self.tables.len()
+    }
+    #[inline]
+    fn reserve(&self, own: &mut usize) -> engine_slots::Ticket {
+        self.tables[*own].reserve(&mut ())
+    }
+    #[inline]
+    fn commit(&self, own: &mut usize, t: engine_slots::Ticket) {
+        self.tables[*own].commit(&mut (), t)
+    }
+    #[inline]
+    fn release(&self, own: &mut usize, t: engine_slots::Ticket) {
+        self.tables[*own].release(&mut (), t)
+    }
+}
+
 /// A contender of the table, built fresh for each thread count.
 enum Built {
     Slots(Slots),
@@ -372,6 +426,7 @@ enum Built {
     Seed(Seed),
     Floor(Floor),
     FloorShared(FloorShared),
+    Private(Private),
 }
 
 fn build(name: &str) -> Built {
@@ -383,6 +438,7 @@ fn build(name: &str) -> Built {
         SEED => Built::Seed(Seed::new(ENGINES)),
         FLOOR => Built::Floor(Floor::new(ENGINES)),
         FLOOR_SHARED => Built::FloorShared(FloorShared::new(ENGINES)),
+        ES_PRIVATE => Built::Private(Private::new(ENGINES)),
         _ => unreachable!("unknown contender {name}"),
     }
 }
@@ -397,6 +453,7 @@ macro_rules! with_built {
             Built::Seed($c) => $body,
             Built::Floor($c) => $body,
             Built::FloorShared($c) => $body,
+            Built::Private($c) => $body,
         }
     };
 }
@@ -652,7 +709,7 @@ fn report(rows: &[Row], clock: Clock) {
         1.6,
     );
     let _ = writeln!(out, "  noise and what limits the scaling (2t / 1t):");
-    for name in [ES_LL, ES_TC, FLOOR, FLOOR_SHARED, IDEAL] {
+    for name in [ES_LL, ES_PRIVATE, ES_TC, FLOOR, FLOOR_SHARED, IDEAL] {
         let _ = writeln!(
             out,
             "    {name:<16} best wall {:>6}, per CPU-second {:>6} (so {:>6} on two idle cores)",
@@ -665,6 +722,28 @@ fn report(rows: &[Row], clock: Clock) {
         out,
         "    (floor: 2.00x wall on an idle 2-core machine; less = the other users' share)"
     );
+    let _ = writeln!(
+        out,
+        "  what sharing one table costs and what the cycle alone allows, this run:"
+    );
+    let _ = writeln!(
+        out,
+        "    es-least_loaded 2t/1t {} of es-ll-private's 2t/1t ({} / {})",
+        fx(ratio(
+            ratio(wall(2, ES_LL), wall(1, ES_LL)),
+            ratio(wall(2, ES_PRIVATE), wall(1, ES_PRIVATE))
+        )),
+        fx(ratio(wall(2, ES_LL), wall(1, ES_LL))),
+        fx(ratio(wall(2, ES_PRIVATE), wall(1, ES_PRIVATE))),
+    );
+    for t in [2, 32] {
+        let _ = writeln!(
+            out,
+            "    {t}t: es-ll-private (nothing shared) / ideal-mutex {}, es-least_loaded / es-ll-private {}",
+            fx(ratio(wall(t, ES_PRIVATE), wall(t, IDEAL))),
+            fx(ratio(wall(t, ES_LL), wall(t, ES_PRIVATE))),
+        );
+    }
     print!("\n{out}");
     write_out("contention", &out, &csv);
 }

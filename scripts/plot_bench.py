@@ -63,6 +63,7 @@ CONTENTION_STYLE = {
     "seed": ("seed design (Mutex + HashMap)", "#d62728", "--", "x"),
     "floor": ("floor (scan + 3 private CAS)", "#7f7f7f", ":", "."),
     "floor-shared": ("floor, CAS on a scanned word", "#bcbd22", ":", "+"),
+    "es-ll-private": ("LeastLoaded, a table per thread", "#17becf", "-.", "v"),
 }
 
 
