@@ -83,7 +83,9 @@ lint:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items --quiet
 	bindings/engineslots/run-tests.sh --lint
 
-# Rust benchmarks (criterion): ratio table, targets, CSV, docs/bench-cycle.png;
+# Rust and C benchmarks (scripts/bench.sh): criterion cycle table, contention
+# table at 1/2/8/32 threads, CAS retries, C-ABI vs Rust cycle, 1-thread
+# regression against the base commit; target/bench/summary.txt and the plots;
 # then the Go binding against a pure-Go port of the seed design.
 bench:
 	scripts/bench.sh

@@ -1,22 +1,12 @@
 //! ns per reserve+commit+release cycle: engine-slots against the designs it
 //! replaces, measured in one run.
 //!
-//! Contenders (every one places a stream on the least loaded engine with
-//! room, commits it, and releases it):
-//!
-//! * `es-least_loaded`, `es-fill_first`, `es-two_choices` — engine-slots,
-//!   one [`Table`] per policy, with pending and active leases switched on.
-//! * `seed` — the seed's design: one `std::sync::Mutex` over a `HashMap`
-//!   from 64-byte container id to pending count plus a `Vec` of engines with
-//!   their active counts. Selection looks up every engine's pending count in
-//!   the map, as the seed does; commit moves one pending count (by key) to
-//!   active; release drops one active count.
-//! * `ideal-locked` — the fastest a lock can be with none of our
-//!   guarantees: one `Mutex` over a `Vec` of per-engine counters; no keys,
-//!   no tickets, no generations, no leases.
-//! * `floor` — the raw cost of what a lock-free cycle cannot avoid: one scan
-//!   of N `AtomicU64` engine words plus three uncontended compare-and-swaps
-//!   (on words private to the thread).
+//! Contenders (`benches/common/contenders.rs`; every one places a stream on
+//! the least loaded engine with room, commits it, and releases it):
+//! `es-least_loaded`, `es-fill_first`, `es-two_choices` (engine-slots, one
+//! table per policy, leases on), `seed` (the seed's mutex + map design),
+//! `ideal-locked` (one mutex over a counter array) and `floor` (one scan and
+//! three uncontended compare-and-swaps).
 //!
 //! Sizes 16, 256 and 4096 engines (capacity 8 each, so every thread always
 //! finds room); 1, 2 and 4 threads. With T threads, T threads each run their
@@ -33,20 +23,19 @@
 //! `BENCH_SHARED=1` puts the engine-slots tables in shared files (in
 //! `/dev/shm` when it exists), the crash-safe protocol of shared tables.
 
+#[path = "common/contenders.rs"]
+mod contenders;
+
+use contenders::{Floor, Ideal, Ops, Seed, Slots};
 use criterion::{black_box, BenchmarkId, Criterion};
-use crossbeam_utils::CachePadded;
-use engine_slots::{Config, Policy, Table};
-use std::collections::HashMap;
+use engine_slots::Policy;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime};
 
 const SIZES: [u32; 3] = [16, 256, 4096];
 const THREADS: [usize; 3] = [1, 2, 4];
-const CAPACITY: u32 = 8;
-const MAX_THREADS: usize = 4;
 
 /// Contender names, in table order.
 const ES_LL: &str = "es-least_loaded";
@@ -57,244 +46,18 @@ const IDEAL: &str = "ideal-locked";
 const FLOOR: &str = "floor";
 const CONTENDERS: [&str; 6] = [ES_LL, ES_FF, ES_TC, SEED, IDEAL, FLOOR];
 
-/// A 64-byte container id, as the seed keys its map.
-fn container_id(i: u32) -> [u8; 64] {
-    let mut id = [b'0'; 64];
-    let hex = format!(
-        "{:064x}",
-        (i as u128 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
-    );
-    id.copy_from_slice(hex.as_bytes());
-    id
-}
-
-/// One thread's share of a batch: `n` complete cycles. `thread` is the
-/// worker's index in `0..MAX_THREADS` (only the floor uses it).
+/// One thread's share of a batch: `n` complete cycles.
 trait Contender: Sync {
-    fn cycles(&self, thread: usize, n: u64);
+    fn cycles(&self, n: u64);
 }
 
-// ---------------------------------------------------------------- engine-slots
-
-struct Slots(Table);
-
-impl Slots {
-    fn new(engines: u32, policy: Policy) -> Slots {
-        let cfg = Config {
-            max_engines: engines,
-            max_tickets: 1024,
-            default_capacity: CAPACITY,
-            pending_lease_ms: 10_000,
-            active_lease_ms: 60_000,
-            policy,
-        };
-        let t = if std::env::var_os("BENCH_SHARED").is_some() {
-            let dir = Path::new("/dev/shm");
-            let dir = if dir.is_dir() {
-                dir.to_path_buf()
-            } else {
-                std::env::temp_dir()
-            };
-            let path = dir.join(format!(
-                "es-bench-{}-{engines}-{policy:?}",
-                std::process::id()
-            ));
-            let _ = Table::unlink_shared(&path);
-            let t = Table::open_shared(&path, Some(&cfg)).expect("shared table");
-            // The mapping stays valid after the name is gone.
-            Table::unlink_shared(&path).expect("unlink");
-            t
-        } else {
-            Table::new(cfg).expect("valid config")
-        };
-        for i in 0..engines {
-            t.add_engine(&container_id(i), CAPACITY)
-                .expect("add engine");
-        }
-        Slots(t)
-    }
-}
-
-impl Contender for Slots {
-    fn cycles(&self, _: usize, n: u64) {
-        let t = &self.0;
+impl<C: Ops> Contender for C {
+    fn cycles(&self, n: u64) {
+        let mut l = self.local();
         for _ in 0..n {
-            let r = t.reserve().expect("reserve").expect("room");
-            t.commit(black_box(r.ticket)).expect("commit");
-            t.release(black_box(r.ticket)).expect("release");
-        }
-    }
-}
-
-// ---------------------------------------------------------------- seed design
-
-struct SeedEngine {
-    id: [u8; 64],
-    active: u32,
-    capacity: u32,
-}
-
-struct SeedState {
-    /// Picks the orchestrator has not reported yet, by container id.
-    pending: HashMap<[u8; 64], u32>,
-    engines: Vec<SeedEngine>,
-}
-
-struct Seed(Mutex<SeedState>);
-
-impl Seed {
-    fn new(engines: u32) -> Seed {
-        Seed(Mutex::new(SeedState {
-            pending: HashMap::new(),
-            engines: (0..engines)
-                .map(|i| SeedEngine {
-                    id: container_id(i),
-                    active: 0,
-                    capacity: CAPACITY,
-                })
-                .collect(),
-        }))
-    }
-    fn reserve(&self) -> Option<usize> {
-        let mut s = self.0.lock().unwrap();
-        let SeedState { pending, engines } = &mut *s;
-        let mut best: Option<(usize, u32)> = None;
-        for (i, e) in engines.iter().enumerate() {
-            let load = e.active + pending.get(&e.id).copied().unwrap_or(0);
-            if load < e.capacity && best.is_none_or(|(_, b)| load < b) {
-                best = Some((i, load));
-            }
-        }
-        let (i, _) = best?;
-        *pending.entry(engines[i].id).or_insert(0) += 1;
-        Some(i)
-    }
-    fn commit(&self, i: usize) {
-        let mut s = self.0.lock().unwrap();
-        let SeedState { pending, engines } = &mut *s;
-        if let Some(p) = pending.get_mut(&engines[i].id) {
-            *p = p.saturating_sub(1);
-        }
-        engines[i].active += 1;
-    }
-    fn release(&self, i: usize) {
-        let mut s = self.0.lock().unwrap();
-        s.engines[i].active -= 1;
-    }
-}
-
-impl Contender for Seed {
-    fn cycles(&self, _: usize, n: u64) {
-        for _ in 0..n {
-            let i = self.reserve().expect("room");
-            self.commit(black_box(i));
-            self.release(black_box(i));
-        }
-    }
-}
-
-// ---------------------------------------------------------------- ideal locked
-
-#[derive(Clone, Copy)]
-struct Counter {
-    active: u32,
-    pending: u32,
-    capacity: u32,
-}
-
-struct Ideal(Mutex<Vec<Counter>>);
-
-impl Ideal {
-    fn new(engines: u32) -> Ideal {
-        Ideal(Mutex::new(vec![
-            Counter {
-                active: 0,
-                pending: 0,
-                capacity: CAPACITY,
-            };
-            engines as usize
-        ]))
-    }
-    fn reserve(&self) -> Option<usize> {
-        let mut v = self.0.lock().unwrap();
-        let mut best: Option<(usize, u32)> = None;
-        for (i, c) in v.iter().enumerate() {
-            let load = c.active + c.pending;
-            if load < c.capacity && best.is_none_or(|(_, b)| load < b) {
-                best = Some((i, load));
-            }
-        }
-        let (i, _) = best?;
-        v[i].pending += 1;
-        Some(i)
-    }
-    fn commit(&self, i: usize) {
-        let mut v = self.0.lock().unwrap();
-        v[i].pending -= 1;
-        v[i].active += 1;
-    }
-    fn release(&self, i: usize) {
-        self.0.lock().unwrap()[i].active -= 1;
-    }
-}
-
-impl Contender for Ideal {
-    fn cycles(&self, _: usize, n: u64) {
-        for _ in 0..n {
-            let i = self.reserve().expect("room");
-            self.commit(black_box(i));
-            self.release(black_box(i));
-        }
-    }
-}
-
-// ---------------------------------------------------------------- floor
-
-struct Floor {
-    /// The engine words every thread scans (never written during the run).
-    words: Vec<AtomicU64>,
-    /// Three words per thread, each thread's on its own cache line.
-    own: Vec<CachePadded<[AtomicU64; 3]>>,
-}
-
-impl Floor {
-    fn new(engines: u32) -> Floor {
-        Floor {
-            words: (0..engines)
-                .map(|i| AtomicU64::new(CAPACITY as u64 | ((i as u64 & 3) << 22)))
-                .collect(),
-            own: (0..MAX_THREADS)
-                .map(|_| {
-                    CachePadded::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)])
-                })
-                .collect(),
-        }
-    }
-}
-
-impl Contender for Floor {
-    fn cycles(&self, thread: usize, n: u64) {
-        let own = &self.own[thread];
-        let mut expect = [0u64; 3];
-        for (e, w) in expect.iter_mut().zip(own.iter()) {
-            *e = w.load(Ordering::Relaxed);
-        }
-        for _ in 0..n {
-            // One scan: the least loaded word.
-            let mut best = (u64::MAX, 0usize);
-            for (i, w) in self.words.iter().enumerate() {
-                let load = (w.load(Ordering::Relaxed) >> 11) & 0x3F_FFFF;
-                if load < best.0 {
-                    best = (load, i);
-                }
-            }
-            black_box(best);
-            // Three uncontended CASes: admission, commit, release.
-            for (e, w) in expect.iter_mut().zip(own.iter()) {
-                let r = w.compare_exchange(*e, *e + 1, Ordering::AcqRel, Ordering::Relaxed);
-                debug_assert!(r.is_ok());
-                *e += 1;
-            }
+            let t = self.reserve(&mut l);
+            self.commit(&mut l, black_box(t));
+            self.release(&mut l, black_box(t));
         }
     }
 }
@@ -318,23 +81,23 @@ fn build(name: &str, engines: u32) -> Box<dyn Contender> {
 fn batch(c: &dyn Contender, threads: usize, iters: u64) -> Duration {
     if threads == 1 {
         let start = Instant::now();
-        c.cycles(0, iters);
+        c.cycles(iters);
         return start.elapsed();
     }
     let share = iters / threads as u64;
     let first = iters - share * (threads as u64 - 1);
     let barrier = Barrier::new(threads);
     std::thread::scope(|s| {
-        for t in 1..threads {
+        for _ in 1..threads {
             let barrier = &barrier;
             s.spawn(move || {
                 barrier.wait();
-                c.cycles(t, share);
+                c.cycles(share);
             });
         }
         barrier.wait();
         let start = Instant::now();
-        c.cycles(0, first);
+        c.cycles(first);
         // The scope joins the other workers before returning.
         start
     })

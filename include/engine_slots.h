@@ -54,7 +54,8 @@ enum es_policy
   /**
    * Among engines with room: healthy first, then the lowest load relative
    * to capacity, then the higher priority, then the engine whose last
-   * reservation is oldest, then the lowest slot. The default.
+   * reservation is oldest, then any of the engines still equal (spread
+   * over concurrent reservers). The default.
    */
   ES_POLICY_LEAST_LOADED = 0,
   /**

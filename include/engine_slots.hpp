@@ -104,7 +104,7 @@ inline const uint8_t* key_ptr(std::string_view key) noexcept {
 /// How `Table::reserve` picks an engine (see docs/CONTRACT.md, "Selection").
 enum class Policy : int {
   /// Healthy first, then lowest load/capacity, higher priority, oldest
-  /// last reservation, lowest slot. The default.
+  /// last reservation, then any of the engines still equal. The default.
   LeastLoaded = ES_POLICY_LEAST_LOADED,
   /// The fullest engine that still has room (idle engines can scale down).
   FillFirst = ES_POLICY_FILL_FIRST,

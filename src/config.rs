@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 pub enum Policy {
     /// Healthy first, then the lowest load relative to capacity, then the
     /// higher priority, then the engine whose last reservation is oldest,
-    /// then the lowest slot.
+    /// then any of the engines still equal (each thread's scan starts at a
+    /// random slot, so concurrent reservers spread over them).
     #[default]
     LeastLoaded = 0,
     /// Healthy first, then the fullest engine that still has room (so idle

@@ -67,5 +67,11 @@ pub use table::shared::SharedView;
 pub use table::stats::{EngineStats, TicketCounts};
 pub use table::Table;
 
+/// Benchmark instrumentation (feature `bench-counters`, never in production
+/// builds): selection scans per thread, for CAS retries per reservation.
+#[cfg(feature = "bench-counters")]
+#[doc(hidden)]
+pub use protocol::select::counters as bench_counters;
+
 /// The crate version, as the C ABI's `es_version` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

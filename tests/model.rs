@@ -154,7 +154,8 @@ impl Model {
         }
         expired.len() as u32
     }
-    /// The engine slot the deterministic policies pick, or any with room.
+    /// The engine slots the policy may pick: fill first's one, least
+    /// loaded's equally best ones, or (two choices) any with room.
     fn choose(&self) -> Vec<usize> {
         let room: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.slots[i].as_ref().is_some_and(|m| m.has_room()))
@@ -163,20 +164,25 @@ impl Model {
             return room;
         }
         let m = |i: usize| self.slots[i].as_ref().unwrap();
+        let least_loaded = |a: usize, b: usize| {
+            let (x, y) = (m(a), m(b));
+            y.healthy
+                .cmp(&x.healthy)
+                .then((x.load() * y.cap as u64).cmp(&(y.load() * x.cap as u64)))
+                .then(y.priority.cmp(&x.priority))
+                .then(x.last_ns.cmp(&y.last_ns))
+        };
         let best = match self.cfg.policy {
             Policy::TwoChoices => return room,
-            Policy::LeastLoaded => *room
-                .iter()
-                .min_by(|&&a, &&b| {
-                    let (x, y) = (m(a), m(b));
-                    y.healthy
-                        .cmp(&x.healthy)
-                        .then((x.load() * y.cap as u64).cmp(&(y.load() * x.cap as u64)))
-                        .then(y.priority.cmp(&x.priority))
-                        .then(x.last_ns.cmp(&y.last_ns))
-                        .then(a.cmp(&b))
-                })
-                .unwrap(),
+            // The contract's last tie-break is "any of the engines still
+            // equal": every one of them is allowed.
+            Policy::LeastLoaded => {
+                let first = *room.iter().min_by(|&&a, &&b| least_loaded(a, b)).unwrap();
+                return room
+                    .into_iter()
+                    .filter(|&i| least_loaded(i, first).is_eq())
+                    .collect();
+            }
             Policy::FillFirst => *room
                 .iter()
                 .min_by(|&&a, &&b| {

@@ -292,17 +292,31 @@ fn leases_of_zero_never_expire(bk: &Backend) {
 }
 
 fn least_loaded_order(bk: &Backend) {
-    let t = bk.table(cfg(4, 32));
+    // A test clock that moves between reservations, so "least recently
+    // reserved" is decided by the stamps, not left to the last tie-break.
+    let t = bk.table_at(cfg(4, 32), 1);
+    let clock = TestClock::new(&*t, 1);
     let a = t.add_engine(b"a", 4).unwrap();
     let b = t.add_engine(b"b", 2).unwrap();
     let c = t.add_engine(b"c", 4).unwrap();
-    // All idle: lowest slot, then the least recently reserved.
-    assert_eq!(t.reserve().unwrap().unwrap().engine, a);
-    assert_eq!(t.reserve().unwrap().unwrap().engine, b);
-    assert_eq!(t.reserve().unwrap().unwrap().engine, c);
-    // a: 1/4, b: 1/2, c: 1/4 -> a and c tie; a's reservation is older.
-    assert_eq!(t.reserve().unwrap().unwrap().engine, a);
-    assert_eq!(t.reserve().unwrap().unwrap().engine, c);
+    let reserve = || {
+        clock.advance(Duration::from_millis(1));
+        t.reserve().unwrap().unwrap().engine
+    };
+    // All idle: any of them (the last tie-break is "any of the engines still
+    // equal"), then each of the others while it is idle.
+    let first: Vec<Engine> = (0..3).map(|_| reserve()).collect();
+    let mut sorted = first.clone();
+    sorted.sort_by_key(|e| e.raw());
+    let mut all = vec![a, b, c];
+    all.sort_by_key(|e| e.raw());
+    assert_eq!(sorted, all, "each idle engine once: {first:?}");
+    // a: 1/4, b: 1/2, c: 1/4 -> a and c tie on load; the one whose
+    // reservation is older wins, then the other.
+    let older = *first.iter().find(|&&e| e == a || e == c).unwrap();
+    let newer = if older == a { c } else { a };
+    assert_eq!(reserve(), older);
+    assert_eq!(reserve(), newer);
     // Unhealthy loses even when less loaded; priority breaks ratio ties.
     let t = bk.table(cfg(4, 32));
     let a = t.add_engine(b"a", 4).unwrap();

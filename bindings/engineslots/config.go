@@ -12,7 +12,8 @@ type Policy int
 const (
 	// LeastLoaded (the default): healthy engines first, then the lowest
 	// load relative to capacity, then the higher priority, then the engine
-	// whose last reservation is oldest, then the lowest slot.
+	// whose last reservation is oldest, then any of the engines still
+	// equal (concurrent reservers are spread over them).
 	LeastLoaded Policy = iota
 	// FillFirst: the fullest engine that still has room, so idle engines
 	// can be scaled down.

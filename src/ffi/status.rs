@@ -60,11 +60,25 @@ impl From<Error> for es_status {
 }
 
 impl From<crate::Result<()>> for es_status {
+    /// `ES_OK` is one compare; the error mapping is out of line
+    /// (`es_status::from_error`), so the success path of commit, cancel,
+    /// release and touch is not a jump table with a frame for `errno`.
+    #[inline(always)]
     fn from(r: crate::Result<()>) -> es_status {
         match r {
             Ok(()) => es_status::ES_OK,
-            Err(e) => e.into(),
+            Err(e) => es_status::from_error(e),
         }
+    }
+}
+
+impl es_status {
+    /// The status of an error, out of line: errors are the cold path of
+    /// every hot call.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn from_error(e: Error) -> es_status {
+        e.into()
     }
 }
 

@@ -14,6 +14,7 @@ use super::types::{es_engine, es_ticket};
 use crate::{Engine, Reservation, Ticket};
 
 /// Writes a reservation's ticket (and engine) on success.
+#[inline(always)]
 fn answer(
     r: crate::Result<Option<Reservation>>,
     ticket: Out<es_ticket>,
@@ -28,7 +29,7 @@ fn answer(
             es_status::ES_OK
         }
         Ok(None) => es_status::ES_NO_CAPACITY,
-        Err(e) => e.into(),
+        Err(e) => es_status::from_error(e),
     }
 }
 

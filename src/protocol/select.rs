@@ -64,18 +64,102 @@ fn first_with_room(cells: &[EngineWordCell]) -> Option<(usize, EngineWord)> {
     })
 }
 
+/// The best engine of a least-loaded scan so far: slot, word, stamp.
+#[derive(Clone, Copy)]
+struct Best {
+    index: usize,
+    word: EngineWord,
+    stamp: u64,
+}
+
 /// Least loaded: healthy first, lowest load/capacity, higher priority,
-/// least recently reserved, lowest slot.
+/// least recently reserved, then any one of the engines still equal.
+///
+/// "Any one" is what keeps concurrent reservers apart. In a balanced table
+/// most engines tie on everything (the last-reserved stamp is a coarse
+/// clock, equal for every reservation within one tick), and if every
+/// reserver took the lowest such slot they would all compare-and-swap the
+/// same engine word: one wins, the others fail and scan again, and the
+/// word's cache line bounces between their cores. So the scan starts at a
+/// random slot ([`random::scan_start`]: per thread, kept for 64 scans, no
+/// syscall) and goes round the table, keeping the first of equal engines it
+/// meets; reservers that start at different slots settle on different
+/// engines. The comparisons, and so the order of the four criteria, are
+/// exactly those of a scan from slot 0.
+///
+/// [`random::scan_start`]: crate::protocol::random::scan_start
 pub(crate) fn least_loaded(cells: &[EngineWordCell], metas: &[EngineMeta]) -> Option<Candidate> {
-    let (mut bi, mut bw) = first_with_room(cells)?;
-    let mut bt = cells[bi].last_reserved_ns.load(Ordering::Relaxed);
-    for (i, cell) in cells.iter().enumerate().skip(bi + 1) {
+    counters::count_scan();
+    least_loaded_from(cells, metas, counters::start(cells.len()))
+}
+
+/// [`least_loaded`] with the scan starting at slot `start` and wrapping
+/// round: among engines still equal after the four criteria, the first at
+/// or after `start` (cyclically) wins. A `start` at or past the end scans
+/// from slot 0.
+#[inline]
+pub(crate) fn least_loaded_from(
+    cells: &[EngineWordCell],
+    metas: &[EngineMeta],
+    start: usize,
+) -> Option<Candidate> {
+    let (head, tail) = cells.split_at(start.min(cells.len()));
+    // The first engine with room in scan order (tail, then head) starts
+    // as the best; the scan goes on from the cell after it, round the end.
+    let best = match first_with_room(tail) {
+        Some((i, w)) => {
+            let best = Best::at(start + i, w, &tail[i]);
+            let best = least_loaded_scan(&tail[i + 1..], start + i + 1, best, metas);
+            least_loaded_scan(head, 0, best, metas)
+        }
+        None => {
+            let (i, w) = first_with_room(head)?;
+            least_loaded_scan(&head[i + 1..], i + 1, Best::at(i, w, &head[i]), metas)
+        }
+    };
+    Some(Candidate {
+        index: best.index as u32,
+        word: best.word,
+    })
+}
+
+impl Best {
+    /// Engine `index`, whose cell is `cell` and word `word`, as the best.
+    #[inline(always)]
+    fn at(index: usize, word: EngineWord, cell: &EngineWordCell) -> Best {
+        Best {
+            index,
+            word,
+            stamp: cell.last_reserved_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Continues a least-loaded scan over `part`, whose first cell is slot
+/// `base`, from the best so far; a later engine must be strictly preferred
+/// to replace it, so the first of equals stays.
+#[inline(always)]
+fn least_loaded_scan(
+    part: &[EngineWordCell],
+    base: usize,
+    best: Best,
+    metas: &[EngineMeta],
+) -> Best {
+    let Best {
+        index: mut bi,
+        word: mut bw,
+        stamp: mut bt,
+    } = best;
+    for (i, cell) in part.iter().enumerate() {
+        let i = base + i;
         let w = EngineWord(cell.word.load(Ordering::Relaxed));
         if (w.0 ^ bw.0) & CLASS_MASK == 0 && !bw.prioritized() {
             // The common case: same capacity and flags as the best (which
             // has room, so a load at most the best's has room too), and
-            // both priorities 0. The loads decide, then the stamps, then
-            // the lower slot (the best so far, which came first).
+            // both priorities 0. The loads decide, then the stamps; on a
+            // full tie the best so far (met first) stays. (Comparing
+            // (load, stamp) as one 128-bit key takes 10% fewer
+            // instructions but ran 12% slower at 4096 engines.)
             let (l, bl) = (w.0 & LOAD_MASK, bw.0 & LOAD_MASK);
             if l > bl {
                 continue;
@@ -89,10 +173,11 @@ pub(crate) fn least_loaded(cells: &[EngineWordCell], metas: &[EngineMeta]) -> Op
             (bi, bw, bt) = (i, w, t);
         }
     }
-    Some(Candidate {
-        index: bi as u32,
+    Best {
+        index: bi,
         word: bw,
-    })
+        stamp: bt,
+    }
 }
 
 /// The full least-loaded comparison of engine `i` (word `w`) against the
@@ -125,6 +210,7 @@ fn least_loaded_prefers(
 /// Fill first: healthy first, highest load/capacity with room, higher
 /// priority, lowest slot.
 pub(crate) fn fill_first(cells: &[EngineWordCell], metas: &[EngineMeta]) -> Option<Candidate> {
+    counters::count_scan();
     let (mut bi, mut bw) = first_with_room(cells)?;
     for (i, cell) in cells.iter().enumerate().skip(bi + 1) {
         let w = EngineWord(cell.word.load(Ordering::Relaxed));
@@ -176,6 +262,7 @@ pub(crate) fn two_choices(
     metas: &[EngineMeta],
     seed: u64,
 ) -> Option<Candidate> {
+    counters::count_scan();
     let n = cells.len() as u64;
     if n == 0 {
         return None;
@@ -203,7 +290,62 @@ pub(crate) fn two_choices(
     match found {
         [Some(a), Some(b)] => Some(if preference(b.word, a.word) > 0 { b } else { a }),
         [Some(a), None] => Some(a),
-        _ => least_loaded(cells, metas),
+        _ => least_loaded_from(cells, metas, counters::start(cells.len())),
+    }
+}
+
+/// Benchmark instrumentation, compiled only with the `bench-counters`
+/// feature (never in a production build): how many selection scans the
+/// calling thread ran, so a benchmark gets the compare-and-swap retries per
+/// reservation as `scans / reservations - 1` (a reservation that loses its
+/// CAS decides again, with a new scan); and a switch back to the lowest-slot
+/// tie-break, so one build measures both.
+#[cfg(feature = "bench-counters")]
+pub mod counters {
+    use std::cell::Cell;
+
+    thread_local! {
+        static SCANS: Cell<u64> = const { Cell::new(0) };
+        static LOWEST_SLOT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Selection scans the calling thread has run (every policy).
+    pub fn scans() -> u64 {
+        SCANS.with(Cell::get)
+    }
+
+    /// On the calling thread, makes the least-loaded scan start at slot 0,
+    /// so its last tie-break is the lowest slot (the behaviour before the
+    /// random start), or back to the random start.
+    pub fn set_lowest_slot_ties(on: bool) {
+        LOWEST_SLOT.with(|c| c.set(on));
+    }
+
+    #[inline]
+    pub(crate) fn count_scan() {
+        SCANS.with(|c| c.set(c.get() + 1));
+    }
+
+    #[inline]
+    pub(crate) fn start(n: usize) -> usize {
+        if LOWEST_SLOT.with(Cell::get) {
+            0
+        } else {
+            crate::protocol::random::scan_start(n)
+        }
+    }
+}
+
+/// Without the `bench-counters` feature: nothing counted, always the
+/// random start.
+#[cfg(not(feature = "bench-counters"))]
+mod counters {
+    #[inline(always)]
+    pub(crate) fn count_scan() {}
+
+    #[inline(always)]
+    pub(crate) fn start(n: usize) -> usize {
+        crate::protocol::random::scan_start(n)
     }
 }
 
@@ -281,8 +423,10 @@ mod tests {
 
     const MAX_CAP: u32 = crate::bits::engine_word::MAX_CAPACITY;
 
-    /// The specification, written the obvious way.
-    fn reference(specs: &[Spec], cells: &[EngineWordCell], fill: bool) -> Option<u32> {
+    /// The specification, written the obvious way: every engine with room
+    /// that no other engine with room is preferred to (for fill first, with
+    /// no stamp criterion, the lowest such slot is what it takes).
+    fn reference(specs: &[Spec], cells: &[EngineWordCell], fill: bool) -> Vec<u32> {
         let words: Vec<_> = cells
             .iter()
             .map(|c| EngineWord(c.word.load(Ordering::Relaxed)))
@@ -290,7 +434,7 @@ mod tests {
         let ratio = |a: EngineWord, b: EngineWord| {
             (a.load() as u64 * b.capacity() as u64).cmp(&(b.load() as u64 * a.capacity() as u64))
         };
-        let better = |i: usize, j: usize| -> bool {
+        let order = |i: usize, j: usize| -> Cmp {
             let (a, b) = (words[i], words[j]);
             let load_order = if fill { ratio(a, b) } else { ratio(b, a) };
             let mut o = a.healthy().cmp(&b.healthy()).then(load_order);
@@ -298,33 +442,87 @@ mod tests {
             if !fill {
                 o = o.then(specs[j].stamp.cmp(&specs[i].stamp));
             }
-            o == Cmp::Greater
+            o
         };
-        let mut best: Option<usize> = None;
-        for (i, w) in words.iter().enumerate() {
-            if w.has_room() && best.is_none_or(|b| better(i, b)) {
-                best = Some(i);
-            }
-        }
-        best.map(|b| b as u32)
+        let room: Vec<usize> = (0..words.len()).filter(|&i| words[i].has_room()).collect();
+        room.iter()
+            .copied()
+            .filter(|&i| room.iter().all(|&j| order(j, i) != Cmp::Greater))
+            .map(|i| i as u32)
+            .collect()
+    }
+
+    /// The first of `best` at or after `start`, going round.
+    fn first_from(best: &[u32], start: usize) -> Option<u32> {
+        best.iter()
+            .copied()
+            .find(|&i| i as usize >= start)
+            .or_else(|| best.first().copied())
     }
 
     proptest! {
         #[test]
-        fn scans_match_the_specification(specs in proptest::collection::vec(spec(), 0..40)) {
+        fn scans_match_the_specification(
+            specs in proptest::collection::vec(spec(), 0..40),
+            start in 0usize..40,
+        ) {
             let (cells, metas) = build(&specs);
-            prop_assert_eq!(least_loaded(&cells, &metas).map(|c| c.index),
-                            reference(&specs, &cells, false));
+            let best = reference(&specs, &cells, false);
+            // Least loaded: one of the equally best engines, and from a
+            // given start exactly the first of them going round.
+            let ll = least_loaded(&cells, &metas).map(|c| c.index);
+            prop_assert_eq!(ll.is_some(), !best.is_empty());
+            if let Some(i) = ll {
+                prop_assert!(best.contains(&i), "{} not among {:?}", i, best);
+            }
+            let start = if specs.is_empty() { 0 } else { start % specs.len() };
+            let from = least_loaded_from(&cells, &metas, start);
+            prop_assert_eq!(from.map(|c| c.index), first_from(&best, start));
+            if let Some(c) = from {
+                prop_assert_eq!(c.word.0, cells[c.index as usize].word.load(Ordering::Relaxed));
+            }
+            // Fill first keeps the lowest slot among equals.
             prop_assert_eq!(fill_first(&cells, &metas).map(|c| c.index),
-                            reference(&specs, &cells, true));
+                            reference(&specs, &cells, true).first().copied());
             // Two choices picks some engine with room whenever there is one,
             // and returns the word it saw.
             let tc = two_choices(&cells, &metas, specs.len() as u64);
-            prop_assert_eq!(tc.is_some(), reference(&specs, &cells, false).is_some());
+            prop_assert_eq!(tc.is_some(), !best.is_empty());
             if let Some(c) = tc {
                 prop_assert!(c.word.has_room());
                 prop_assert_eq!(c.word.0, cells[c.index as usize].word.load(Ordering::Relaxed));
             }
         }
+    }
+
+    /// Equal engines: threads start their scans at random slots, so their
+    /// picks spread over all of them.
+    #[test]
+    fn ties_are_spread_over_every_equal_engine() {
+        let specs: Vec<Spec> = (0..8)
+            .map(|_| Spec {
+                free: false,
+                cap: 4,
+                load: 1,
+                external: 0,
+                healthy: true,
+                draining: false,
+                priority: 0,
+                stamp: 5,
+            })
+            .collect();
+        let (cells, metas) = build(&specs);
+        let mut seen = [0u32; 8];
+        // One pick on each of 256 fresh threads (each draws its own start).
+        std::thread::scope(|s| {
+            let picks: Vec<_> = (0..256)
+                .map(|_| s.spawn(|| least_loaded(&cells, &metas).unwrap().index))
+                .collect();
+            for p in picks {
+                seen[p.join().unwrap() as usize] += 1;
+            }
+        });
+        // 32 expected per engine; missing one has probability 8 * (7/8)^256.
+        assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
     }
 }

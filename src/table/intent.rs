@@ -91,6 +91,18 @@ pub(crate) fn crash_point() {
     });
 }
 
+/// The last step of an engine move: the ticket word in `slot`, in flight
+/// by this thread, becomes `w`.
+#[inline(always)]
+fn finish_move(slot: &TicketSlot, w: TicketWord) {
+    crash_point();
+    // Release: publishes what we did to whoever acquires the word.
+    // The word is ours: nobody else writes an in-flight word of a
+    // live operator without a descriptor of it installed.
+    slot.word.store(w.0, Ordering::Release);
+    crash_point();
+}
+
 impl Table {
     /// The operator reference this thread's steps carry.
     #[inline]
@@ -221,7 +233,37 @@ impl Table {
     /// this thread moved to `in_flight`, by `mv`. The word becomes `to`
     /// when the move is made and `gone` when the ticket's engine is no
     /// longer there (or the move does not apply). `true` when made.
+    ///
+    /// In-process tables take the short path here, inlined into the callers
+    /// so that a constant `mv` (commit's) folds into its one engine-word
+    /// update; shared tables take the crash-safe move (out of line).
+    #[inline]
     pub(crate) fn move_engine(
+        &self,
+        index: u32,
+        slot: &TicketSlot,
+        in_flight: TicketWord,
+        mv: Move,
+        to: TicketWord,
+        gone: TicketWord,
+    ) -> bool {
+        if self.crash_safe {
+            return self.move_engine_crash_safe(index, slot, in_flight, mv, to, gone);
+        }
+        // Relaxed: written before the ticket was published, which the
+        // Acquire CAS that made `in_flight` saw.
+        let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
+        let made = self
+            .words()
+            .get(eindex as usize)
+            .is_some_and(|cell| self.engine_apply(cell, egen, mv));
+        finish_move(slot, if made { to } else { gone });
+        made
+    }
+
+    /// [`move_engine`](Table::move_engine) in a crash-safe (shared) table.
+    #[inline(never)]
+    fn move_engine_crash_safe(
         &self,
         index: u32,
         slot: &TicketSlot,
@@ -233,24 +275,11 @@ impl Table {
         // Relaxed: written before the ticket was published, which the
         // Acquire CAS that made `in_flight` saw.
         let (eindex, egen) = unpack_engine_ref(slot.engine.load(Ordering::Relaxed));
-        let cell = self.words().get(eindex as usize);
-        let done = |w: TicketWord| {
-            crash_point();
-            // Release: publishes what we did to whoever acquires the word.
-            // The word is ours: nobody else writes an in-flight word of a
-            // live operator without a descriptor of it installed.
-            slot.word.store(w.0, Ordering::Release);
-            crash_point();
-        };
-        let Some(cell) = cell else {
+        let done = |w: TicketWord| finish_move(slot, w);
+        let Some(cell) = self.words().get(eindex as usize) else {
             done(gone);
             return false;
         };
-        if !self.crash_safe {
-            let made = self.engine_apply(cell, egen, mv);
-            done(if made { to } else { gone });
-            return made;
-        }
         loop {
             let w = self.settled(cell);
             if !(w.is_registered() && w.generation() == egen) || mv.apply(w).is_none() {
@@ -319,6 +348,7 @@ impl Table {
 
     /// In-process tables: applies `mv` to the engine in `cell` if it still
     /// has generation `gen`, with one atomic read-modify-write.
+    #[inline]
     pub(crate) fn engine_apply(&self, cell: &EngineWordCell, gen: u16, mv: Move) -> bool {
         // AcqRel for the same reason as `Table::update_engine`.
         // fetch_update retries when another thread changed the word; the

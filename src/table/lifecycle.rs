@@ -112,17 +112,35 @@ impl Table {
     /// Runs `decide` on the current word of ticket `t` until its CAS wins or
     /// it gives up. `decide` returns the next word, or an error. If the lease
     /// is over, the ticket is reclaimed instead and the answer is `Stale`.
+    #[inline]
     fn transition(
         &self,
         t: Ticket,
         want: Kind,
         decide: impl Fn(TicketWord) -> TicketWord,
     ) -> Result<(u32, &TicketSlot, TicketWord, TicketWord)> {
+        let base_ms = self.lease_base_ms(self.clock.coarse_ns());
+        self.transition_at(t, want, base_ms, decide)
+    }
+
+    /// [`transition`](Table::transition) with the lease check starting from
+    /// `base_ms`, a [`lease_base_ms`](Table::lease_base_ms) of a coarse
+    /// reading this thread took before the call (the caller's own, which
+    /// spares a second clock read).
+    fn transition_at(
+        &self,
+        t: Ticket,
+        want: Kind,
+        base_ms: u64,
+        decide: impl Fn(TicketWord) -> TicketWord,
+    ) -> Result<(u32, &TicketSlot, TicketWord, TicketWord)> {
         let (index, gen, slot) = self.ticket_slot(t)?;
         // The lease check starts from the coarse clock's upper bound on the
-        // precise time: a lease that has not run out by then is certainly
-        // running, and only one that may have is checked precisely.
-        let mut now = self.lease_base_ms(self.clock.coarse_ns()) as u32;
+        // precise time (at the caller's reading, taken before the ticket
+        // word is loaded below): a lease that has not run out by then is
+        // certainly running, and only one that may have is checked
+        // precisely.
+        let mut now = base_ms as u32;
         let mut precise = self.clock.coarse_slack_ns() == 0;
         // Acquire pairs with the Release stores/CASes that published this
         // incarnation of the ticket (its engine reference in particular).
@@ -174,8 +192,9 @@ impl Table {
         let base_ms = self.lease_base_ms(self.clock.coarse_ns());
         let deadline = (base_ms as u32).wrapping_add(lease);
         let op = self.op();
+        // One clock reading for the lease check and the new deadline.
         let (index, slot, _, committing) =
-            self.transition(t, Kind::Pending, |w| w.committing(op))?;
+            self.transition_at(t, Kind::Pending, base_ms, |w| w.committing(op))?;
         let active = committing.active(deadline);
         let owned = committing.finished(op);
         if self.move_engine(index, slot, committing, Move::Commit, active, owned) {
