@@ -1,5 +1,3 @@
-//go:build cgo
-
 package engineslots
 
 import (
@@ -139,7 +137,7 @@ func TestConcurrentNoOvercommit(t *testing.T) {
 // and exactly one of several concurrent Close calls succeeds.
 func TestCloseRacesCalls(t *testing.T) {
 	for round := 0; round < 12; round++ {
-		tb, err := New(Config{MaxEngines: 8, MaxTickets: 64, DefaultCapacity: 4,
+		tb, err := openTestTable(t, Config{MaxEngines: 8, MaxTickets: 64, DefaultCapacity: 4,
 			PendingLease: 5 * time.Millisecond})
 		wantErr(t, "New", err, nil)
 		for i := 0; i < 4; i++ {

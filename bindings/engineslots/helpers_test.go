@@ -6,18 +6,18 @@ import (
 	"time"
 )
 
-// newTable is a table for one test, closed when the test ends.
+// newTable is a table for one test on this run's backend (backend_test.go:
+// in-process, or remote), closed when the test ends.
 func newTable(t testing.TB, edit ...func(*Config)) *Table {
 	t.Helper()
 	cfg := Config{MaxEngines: 16, MaxTickets: 256, DefaultCapacity: 2, Policy: LeastLoaded}
 	for _, f := range edit {
 		f(&cfg)
 	}
-	tb, err := New(cfg)
+	tb, err := openTestTable(t, cfg)
 	if err != nil {
-		t.Fatalf("New(%+v): %v", cfg, err)
+		t.Fatalf("table with %+v on %s: %v", cfg, testBackend, err)
 	}
-	t.Cleanup(func() { _ = tb.Close() })
 	return tb
 }
 

@@ -14,15 +14,13 @@ import (
 )
 
 // The child processes of the shared-table tests: the test binary runs
-// itself with ES_GO_SHARED_ROLE set.
-func TestMain(m *testing.M) {
-	switch os.Getenv("ES_GO_SHARED_ROLE") {
-	case "":
-		os.Exit(m.Run())
-	case "holder":
-		os.Exit(sharedHolder(os.Getenv("ES_GO_SHARED_PATH")))
-	default:
-		os.Exit(3)
+// itself with ES_GO_SHARED_ROLE set (TestMain, backend_test.go).
+func init() {
+	children["ES_GO_SHARED_ROLE"] = func(role string) int {
+		if role == "holder" {
+			return sharedHolder(os.Getenv("ES_GO_SHARED_PATH"))
+		}
+		return 3
 	}
 }
 

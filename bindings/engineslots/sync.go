@@ -98,10 +98,11 @@ func IncludePinned() SyncOption {
 // SetExternal on such an engine replaces the derived value and the released
 // units until the next Sync. An engine the list no longer names keeps its
 // last external load, and releases on it free their slot at once again.
-// On a shared table only this process's streams are subtracted: other
-// processes' streams are counted both as active and as external (safe, but
-// engines admit less), so use it there when one process serves the
-// streams.
+// On a shared or remote table only this process's streams are subtracted,
+// and only those it committed since its first Sync with ObservedTotals:
+// other processes' streams (and its own older ones) are counted both as
+// active and as external (safe, but engines admit less), so use it there
+// when one process serves the streams.
 func ObservedTotals(lag time.Duration) SyncOption {
 	return func(o *syncOptions) { o.observed, o.lag = true, lag }
 }

@@ -1,5 +1,3 @@
-//go:build cgo
-
 package engineslots
 
 import (
@@ -114,16 +112,16 @@ func TestSyncErrors(t *testing.T) {
 	tb := newTable(t, func(c *Config) { c.MaxEngines = 3 })
 	err := tb.Sync([]EngineInfo{
 		{Key: "ok1", Capacity: 1},
-		{Key: "", Capacity: 1},               // bad key
-		{Key: strings.Repeat("x", keyMax+1)}, // bad key
-		{Key: "neg", Capacity: -1},           // bad capacity
-		{Key: "big", Capacity: 5000},         // rejected by C
-		{Key: "ext", External: -3},           // bad external
-		{Key: "prio", Priority: 1 << 40},     // outside int32
-		{Key: "ok1", Capacity: 2},            // listed twice
-		{Key: "ok2", Capacity: 2},            // fine
-		{Key: "ok3", Capacity: 2},            // fine
-		{Key: "full", Capacity: 2},           // no slot left
+		{Key: "", Capacity: 1},                    // bad key
+		{Key: strings.Repeat("x", maxKeyLen()+1)}, // bad key
+		{Key: "neg", Capacity: -1},                // bad capacity
+		{Key: "big", Capacity: 5000},              // rejected by C
+		{Key: "ext", External: -3},                // bad external
+		{Key: "prio", Priority: 1 << 40},          // outside int32
+		{Key: "ok1", Capacity: 2},                 // listed twice
+		{Key: "ok2", Capacity: 2},                 // fine
+		{Key: "ok3", Capacity: 2},                 // fine
+		{Key: "full", Capacity: 2},                // no slot left
 	})
 	if err == nil {
 		t.Fatal("no error")
