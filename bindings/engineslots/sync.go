@@ -415,10 +415,21 @@ func (t *Table) apply(p *syncPlan) {
 		case opAdd:
 			rec := newRec(op.key, op.value, false)
 			rec.observed.Store(op.observe)
-			_, _, err = t.add(rec, func(key string) (Engine, bool, error) {
+			var e Engine
+			var created bool
+			e, created, err = t.add(rec, func(key string) (Engine, bool, error) {
+				if t.b.shared() {
+					// Another process may have added it since the
+					// table was read (proxies that share a table all
+					// Sync the same list): found, not ErrExists.
+					return t.b.addOrFind(key, &op.spec)
+				}
 				e, err := t.b.addEngine(key, &op.spec)
 				return e, err == nil, err
 			})
+			if err == nil && !created {
+				err = t.adopt(e, op)
+			}
 		case opObserve:
 			// recOf makes the record of an engine this Table has not met
 			// yet (another process's, in a shared table).
@@ -450,6 +461,25 @@ func (t *Table) apply(p *syncPlan) {
 			p.fail(op.key, err)
 		}
 	}
+}
+
+// adopt applies the add op to engine e, which another process added to the
+// shared table after this Sync read it: e is updated as an engine the read
+// had found (settings, undrain, value, observed), with this Sync's locks.
+func (t *Table) adopt(e Engine, op *syncOp) error {
+	cur, err := t.b.engineStats(e)
+	if err != nil {
+		return err
+	}
+	r := t.recOf(e)
+	if r == nil {
+		return ErrStale
+	}
+	r.observed.Store(op.observe)
+	var q syncPlan
+	q.update(&cur, op.spec, !sameValue(r.loadValue(), op.value), op.value)
+	t.apply(&q)
+	return q.err()
 }
 
 // recOfKnown is e's record if the Table has one (no C call), else nil.

@@ -229,3 +229,59 @@ func TestSyncPinned(t *testing.T) {
 		t.Fatalf("RemoveMissing with IncludePinned: %v", m)
 	}
 }
+
+// sharedPair is two Tables on one table that both may change: two opens
+// of a remote table, or of a shared file on the local backend.
+func sharedPair(t *testing.T, cfg Config) (*Table, *Table) {
+	t.Helper()
+	if remoteTests() {
+		a, err := openTestTable(t, cfg)
+		wantErr(t, "open", err, nil)
+		return a, otherTable(t, a)
+	}
+	path := t.TempDir() + "/pair.table"
+	a, err := OpenShared(path, &cfg)
+	wantErr(t, "OpenShared", err, nil)
+	t.Cleanup(func() { _ = a.Close() })
+	b, err := OpenShared(path, nil)
+	wantErr(t, "OpenShared", err, nil)
+	t.Cleanup(func() { _ = b.Close() })
+	return a, b
+}
+
+// Proxies that share a table all Sync the same list: an engine another
+// process adds between this Sync's read of the table and its own add is
+// found and brought to this list's settings, not an ErrExists.
+func TestSyncSharedConcurrentAdd(t *testing.T) {
+	a, b := sharedPair(t, Config{MaxEngines: 4, MaxTickets: 16, DefaultCapacity: 2})
+	h := &snapHook{backend: b.b, n: 2} // 1: the read without the lock; 2: under it
+	h.hook = func() {
+		wantErr(t, "a's Sync", a.Sync([]EngineInfo{{Key: "x", Capacity: 1, Unhealthy: true, Value: "a's"}}), nil)
+	}
+	b.b = h
+	wantErr(t, "b's Sync", b.Sync([]EngineInfo{{Key: "x", Capacity: 3, Value: "b's"}}), nil)
+	b.b = h.backend
+	if h.calls.Load() < 2 {
+		t.Fatalf("b's Sync read the table %d times", h.calls.Load())
+	}
+	m := byKey(b)
+	if x := m["x"]; len(m) != 1 || x.Capacity != 3 || !x.Healthy || x.Draining {
+		t.Fatalf("after both Syncs: %+v", m)
+	}
+	k, err := b.ReserveKey("x")
+	wantErr(t, "ReserveKey", err, nil)
+	if k.Value() != "b's" {
+		t.Fatalf("b's value %v", k.Value())
+	}
+	wantErr(t, "Finish", k.Finish(), nil)
+	if k, err := a.ReserveKey("x"); err != nil || k.Value() != "a's" {
+		t.Fatalf("a's ticket: %v", err)
+	} else {
+		wantErr(t, "Finish", k.Finish(), nil)
+	}
+	// Not pinned in b: b's Sync drains it when its list drops it.
+	wantErr(t, "b's Sync without x", b.Sync(nil), nil)
+	if !byKey(a)["x"].Draining {
+		t.Fatal("an engine b's Sync found was pinned")
+	}
+}
