@@ -209,7 +209,7 @@ func (t *Table) sync(engines []EngineInfo, o syncOptions) error {
 		v++
 	}
 	if t.b.shared() {
-		t.pruneRecs(snap)
+		t.pruneRecs(snap, p.added)
 	}
 	t.remember(engines, o, v, &p)
 	return p.err()
@@ -258,6 +258,8 @@ type syncPlan struct {
 	// waiting: an engine missing from the list is draining with tickets
 	// left; a later Sync removes it.
 	waiting bool
+	// added: the engines apply added (or found), live after the read.
+	added []Engine
 }
 
 type syncOpKind uint8
@@ -429,6 +431,9 @@ func (t *Table) apply(p *syncPlan) {
 			})
 			if err == nil && !created {
 				err = t.adopt(e, op)
+			}
+			if err == nil {
+				p.added = append(p.added, e)
 			}
 		case opObserve:
 			// recOf makes the record of an engine this Table has not met
