@@ -285,3 +285,41 @@ func TestSyncSharedConcurrentAdd(t *testing.T) {
 		t.Fatal("an engine b's Sync found was pinned")
 	}
 }
+
+// Two Tables over one shared file or remote table (as two processes would
+// have): engines, keys and counts are shared; values and pins are each
+// Table's own; the records of engines the other Table removed are dropped
+// by Sync.
+func TestSharedTableGoSide(t *testing.T) {
+	a, b := sharedPair(t, Config{MaxEngines: 4, MaxTickets: 16, DefaultCapacity: 2})
+
+	e, err := a.AddEngineWith(EngineInfo{Key: "x", Value: "a's value"})
+	wantErr(t, "AddEngineWith", err, nil)
+	k, err := b.ReserveKey("x")
+	wantErr(t, "ReserveKey in b", err, nil)
+	if k.Key() != "x" || k.Value() != nil {
+		t.Fatalf("b's ticket: %q %v (values are per Table)", k.Key(), k.Value())
+	}
+	wantErr(t, "SetValue in b", b.SetValue(e, "b's value"), nil)
+	if k2, _ := a.ReserveKey("x"); k2 == nil || k2.Value() != "a's value" {
+		t.Fatalf("a's value changed by b")
+	} else {
+		wantErr(t, "Finish", k2.Finish(), nil)
+	}
+	wantErr(t, "Finish", k.Finish(), nil)
+
+	// a removes x; b's Sync (which adds y) drops b's record of x.
+	wantErr(t, "Remove in a", a.Remove(e), nil)
+	wantErr(t, "Sync in b", b.Sync([]EngineInfo{{Key: "y"}}), nil)
+	if _, ok := b.recs.Load(e); ok {
+		t.Fatal("b kept the record of an engine a removed")
+	}
+	// A shared table's Sync always reads the table: a's changes are seen.
+	y, err := a.FindEngine("y")
+	wantErr(t, "FindEngine y in a", err, nil)
+	wantErr(t, "SetCapacity in a", a.SetCapacity(y, 1), nil)
+	wantErr(t, "Sync in b again", b.Sync([]EngineInfo{{Key: "y"}}), nil)
+	if s, _ := a.EngineStats(y); s.Capacity != 2 {
+		t.Fatalf("b's Sync did not restore y: %+v", s)
+	}
+}
