@@ -429,11 +429,11 @@ func (t *Table) apply(p *syncPlan) {
 				e, err := t.b.addEngine(key, &op.spec)
 				return e, err == nil, err
 			})
-			if err == nil && !created {
-				err = t.adopt(e, op)
-			}
 			if err == nil {
 				p.added = append(p.added, e)
+				if !created {
+					t.adopt(p, e, op)
+				}
 			}
 		case opObserve:
 			// recOf makes the record of an engine this Table has not met
@@ -470,21 +470,23 @@ func (t *Table) apply(p *syncPlan) {
 
 // adopt applies the add op to engine e, which another process added to the
 // shared table after this Sync read it: e is updated as an engine the read
-// had found (settings, undrain, value, observed), with this Sync's locks.
-func (t *Table) adopt(e Engine, op *syncOp) error {
+// had found (settings, undrain, value, observed), with this Sync's locks;
+// what fails is p's.
+func (t *Table) adopt(p *syncPlan, e Engine, op *syncOp) {
 	cur, err := t.b.engineStats(e)
-	if err != nil {
-		return err
-	}
 	r := t.recOf(e)
-	if r == nil {
-		return ErrStale
+	if err == nil && r == nil {
+		err = ErrStale
+	}
+	if err != nil {
+		p.fail(op.key, err)
+		return
 	}
 	r.observed.Store(op.observe)
 	var q syncPlan
 	q.update(&cur, op.spec, !sameValue(r.loadValue(), op.value), op.value)
 	t.apply(&q)
-	return q.err()
+	p.errs = append(p.errs, q.errs...)
 }
 
 // recOfKnown is e's record if the Table has one (no C call), else nil.
