@@ -21,7 +21,7 @@ cd "$(dirname "$0")"
 lint_only=
 [ "${1:-}" = --lint ] && lint_only=1
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS"; }
 
 if [ -z "$lint_only" ]; then
   step "cargo build --release"
@@ -69,4 +69,4 @@ unset ES_GO_TEST_BACKEND
 step "adopt_test.sh"
 ./adopt_test.sh
 
-echo "bindings/engineslots: all green"
+echo "bindings/engineslots: all green (${SECONDS}s)"
