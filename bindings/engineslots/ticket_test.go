@@ -235,7 +235,8 @@ func TestForeignHandles(t *testing.T) {
 }
 
 // Finish is one call to the C library's es_finish (the one definition of
-// "cancel if pending, release if active"), whatever the ticket's state.
+// "cancel if pending, release if active"), whatever the ticket's state; on
+// a remote table, one round trip to the library's es_finish.
 func TestFinishIsEsFinish(t *testing.T) {
 	tb := newTable(t)
 	mustAdd(t, tb, "a", 2)
