@@ -300,3 +300,42 @@ func TestMaxLengthKeys(t *testing.T) {
 	wantErr(t, "ReserveKey too long", err, ErrInvalid)
 	wantErr(t, "Sync too long", tb.Sync([]EngineInfo{{Key: long('c')}, {Key: tooLong}}), ErrInvalid)
 }
+
+// AddOrFind from two Tables on one table (two processes sharing a file or
+// a remote table): exactly one creator among all the callers of both.
+func TestAddOrFindShared(t *testing.T) {
+	a, b := sharedPair(t, Config{MaxEngines: 4, MaxTickets: 16, DefaultCapacity: 2})
+	var wg sync.WaitGroup
+	var creators atomic.Int32
+	handles := make([]Engine, 16)
+	for i := range handles {
+		tb := a
+		if i%2 == 1 {
+			tb = b
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			e, created, err := tb.AddOrFind(EngineInfo{Key: "shared", Value: i})
+			if err != nil {
+				t.Error(err)
+			}
+			if created {
+				creators.Add(1)
+			}
+			handles[i] = e
+		}(i)
+	}
+	wg.Wait()
+	if creators.Load() != 1 {
+		t.Fatalf("%d creators", creators.Load())
+	}
+	for _, h := range handles {
+		if h != handles[0] || h == 0 {
+			t.Fatalf("different handles %v", handles)
+		}
+	}
+	if m := byKey(a); len(m) != 1 || m["shared"].Engine != handles[0] {
+		t.Fatalf("engines %+v", m)
+	}
+}
