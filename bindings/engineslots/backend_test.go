@@ -119,9 +119,10 @@ func testRedisURL(t testing.TB) string {
 	if r.err != nil {
 		t.Fatalf("redis-server for the remote tables: %v", r.err)
 	}
-	// A generous timeout: the tests run under -race, GOGC=1 and several
-	// processes on small shared machines, and test admission, not latency.
-	return r.url + "?timeout_ms=10000"
+	// A generous timeout (the tests run under -race, GOGC=1 and several
+	// processes on small shared machines, and test admission, not
+	// latency), and a session well above it, as docs/REMOTE.md advises.
+	return r.url + "?timeout_ms=5000&session_ms=30000"
 }
 
 var tableSeq atomic.Int64
