@@ -1,23 +1,25 @@
 package engineslots
 
 import (
+	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 )
 
-// newTable is a table for one test, closed when the test ends.
+// newTable is a table for one test on this run's backend (backend_test.go:
+// in-process, or remote), closed when the test ends.
 func newTable(t testing.TB, edit ...func(*Config)) *Table {
 	t.Helper()
 	cfg := Config{MaxEngines: 16, MaxTickets: 256, DefaultCapacity: 2, Policy: LeastLoaded}
 	for _, f := range edit {
 		f(&cfg)
 	}
-	tb, err := New(cfg)
+	tb, err := openTestTable(t, cfg)
 	if err != nil {
-		t.Fatalf("New(%+v): %v", cfg, err)
+		t.Fatalf("table with %+v on %s: %v", cfg, testBackend, err)
 	}
-	t.Cleanup(func() { _ = tb.Close() })
 	return tb
 }
 
@@ -74,5 +76,50 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// leaseClock is the clock a test's leases run on: on an in-process table
+// the monotonic clock (advance sleeps); on a remote table the server's
+// test clock (es_test_clock, docs/REMOTE.md), frozen but for advance, so
+// that no pause of a loaded machine runs a lease out under the test. Take
+// it before the tickets whose leases the test times.
+type leaseClock struct {
+	t   testing.TB
+	b   *goRedisBackend // nil: the real clock
+	now int64           // ms, the test clock's reading
+}
+
+func leaseClockOf(t testing.TB, tb *Table) *leaseClock {
+	t.Helper()
+	c := &leaseClock{t: t}
+	if b, ok := tb.b.(*goRedisBackend); ok {
+		c.b, c.now = b, time.Now().UnixMilli()
+		c.set()
+	}
+	return c
+}
+
+// advance lets d pass for the leases.
+func (c *leaseClock) advance(d time.Duration) {
+	c.t.Helper()
+	if c.b == nil {
+		time.Sleep(d)
+		return
+	}
+	c.now += (d + time.Millisecond - 1).Milliseconds()
+	c.set()
+}
+
+func (c *leaseClock) set() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), c.b.timeout)
+	defer cancel()
+	v, err := fcall(ctx, c.b.rdb, "es_test_clock", c.b.prefix, strconv.FormatInt(c.now, 10))
+	if err != nil {
+		c.t.Fatalf("es_test_clock: %v", err)
+	}
+	if st, _, err := replyOf(v); err != nil || st != int64(statusOK) {
+		c.t.Fatalf("es_test_clock: status %d, %v", st, err)
 	}
 }

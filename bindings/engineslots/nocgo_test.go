@@ -9,6 +9,13 @@ import (
 	"testing"
 )
 
+// No C library in this build: the method tests run on remote tables only
+// (backend_test.go).
+const cgoBuild = false
+
+// localKeyMax would be the C library's ES_KEY_MAX; no local tables here.
+const localKeyMax = 0
+
 // Built without cgo (CGO_ENABLED=0, as many Go Dockerfiles set): the package
 // builds, and the tables that need the C library say so, and where to read
 // how to get it.

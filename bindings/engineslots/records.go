@@ -109,11 +109,16 @@ func (t *Table) cachedKey(e Engine) string {
 // shared table other processes remove engines without this Table seeing
 // it. live is a snapshot taken before the call; a record missing from it
 // is dropped only if its handle is stale (handles are never reused, so a
-// stale one stays stale). The caller is inside the gate and holds ctl.
-func (t *Table) pruneRecs(live []EngineStats) {
-	seen := make(map[Engine]struct{}, len(live))
+// stale one stays stale). added: engines added since the snapshot, live
+// (not looked up again: on a remote table each look-up is a round trip).
+// The caller is inside the gate and holds ctl.
+func (t *Table) pruneRecs(live []EngineStats, added []Engine) {
+	seen := make(map[Engine]struct{}, len(live)+len(added))
 	for i := range live {
 		seen[live[i].Engine] = struct{}{}
+	}
+	for _, e := range added {
+		seen[e] = struct{}{}
 	}
 	t.recs.Range(func(k, _ any) bool {
 		e := k.(Engine)

@@ -25,26 +25,40 @@ func freePort(t testing.TB) int {
 	return port
 }
 
-// startRedis starts a throw-away redis-server (no persistence) on a free
-// localhost port, stopped when the test ends however it ends, and returns
-// its URL. It skips the test when redis-server is not on PATH, unless
-// ES_REQUIRE_REDIS=1 (then it fails).
-func startRedis(t *testing.T) string {
+// errNoRedisServer: redis-server is not on PATH.
+var errNoRedisServer = errors.New("redis-server not on PATH")
+
+// skipOrFailNoRedis skips the test for a missing redis-server, or fails it
+// when ES_REQUIRE_REDIS=1.
+func skipOrFailNoRedis(t testing.TB, err error) {
 	t.Helper()
+	if os.Getenv("ES_REQUIRE_REDIS") == "1" {
+		t.Fatalf("ES_REQUIRE_REDIS=1 but %v", err)
+	}
+	t.Skipf("%v (set ES_REQUIRE_REDIS=1 to fail instead)", err)
+}
+
+// launchRedis starts a throw-away redis-server (no persistence, files in
+// dir) on a free localhost port and returns its URL and the function that
+// stops it; errNoRedisServer when redis-server is not installed.
+func launchRedis(dir string) (string, func(), error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("ES_REQUIRE_REDIS") == "1" {
-			t.Fatalf("ES_REQUIRE_REDIS=1 but redis-server is not on PATH: %v", err)
-		}
-		t.Skip("redis-server not on PATH (set ES_REQUIRE_REDIS=1 to fail instead)")
+		return "", nil, fmt.Errorf("%w: %v", errNoRedisServer, err)
 	}
 	for attempt := 0; attempt < 5; attempt++ {
-		port := freePort(t)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, fmt.Errorf("listen: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
 		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", t.TempDir(),
+			"--save", "", "--appendonly", "no", "--dir", dir,
 			"--daemonize", "no", "--loglevel", "warning")
+		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
-			t.Fatalf("start redis-server: %v", err)
+			return "", nil, fmt.Errorf("start redis-server: %w", err)
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
@@ -62,17 +76,32 @@ func startRedis(t *testing.T) string {
 			}
 			if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
 				_ = c.Close()
-				t.Cleanup(stop)
-				return "redis://" + addr
+				return "redis://" + addr, stop, nil
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		stop()
-		t.Fatalf("redis-server on %s did not come up", addr)
+		return "", nil, fmt.Errorf("redis-server on %s did not come up", addr)
 	retry:
 	}
-	t.Fatalf("redis-server: no free port after 5 attempts")
-	return ""
+	return "", nil, errors.New("redis-server: no free port after 5 attempts")
+}
+
+// startRedis starts a throw-away redis-server of the test's own, stopped
+// when the test ends however it ends, and returns its URL. It skips the
+// test when redis-server is not on PATH, unless ES_REQUIRE_REDIS=1 (then
+// it fails).
+func startRedis(t *testing.T) string {
+	t.Helper()
+	url, stop, err := launchRedis(t.TempDir())
+	if errors.Is(err, errNoRedisServer) {
+		skipOrFailNoRedis(t, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return url
 }
 
 func redisConfig() Config {

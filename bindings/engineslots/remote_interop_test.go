@@ -93,6 +93,38 @@ func TestRedisInteropCAndGo(t *testing.T) {
 	if st := c.b.finish(kG2.id); st != statusOK {
 		t.Fatalf("C finishes Go's ticket: %v", statusErr(st))
 	}
+	kC3 := mustReserve(t, c)
+	if st := g.b.commit(kC3.id); st != statusOK {
+		t.Fatalf("Go commits C's ticket: %v", statusErr(st))
+	}
+	if err := kC3.Commit(); !errors.Is(err, ErrStale) { // committed on the other side
+		t.Fatalf("C commits a ticket Go committed: %v", err)
+	}
+	if err := kC3.Finish(); err != nil { // releases it
+		t.Fatalf("C finishes a ticket Go committed: %v", err)
+	}
+	if st := g.b.touch(kC3.id); st != statusStale {
+		t.Fatalf("Go touches a ticket C finished: %v", statusErr(st))
+	}
+
+	// An engine removed by one side with the other's tickets on it: they
+	// can only be finished (SPEC, Removing).
+	eX := mustAdd(t, g, "removed", 2)
+	pend, err := c.ReserveOn(eX)
+	wantErr(t, "C ReserveOn Go's engine", err, nil)
+	pend2, err := c.ReserveOn(eX)
+	wantErr(t, "C ReserveOn Go's engine", err, nil)
+	wantErr(t, "Go removes it", g.Remove(eX), nil)
+	wantErr(t, "C ReserveOn the removed engine", func() error { _, err := c.ReserveOn(eX); return err }(), ErrStale)
+	wantErr(t, "C commits on the removed engine", pend.Commit(), ErrStale)
+	wantErr(t, "C cancels after that commit", pend.Cancel(), ErrStale)
+	wantErr(t, "C cancels on the removed engine", pend2.Cancel(), nil)
+	// Drained by one side: the other admits nothing new on it.
+	wantErr(t, "C drains Go's engine", c.Drain(eG), nil)
+	_, err = g.ReserveOn(eG)
+	wantErr(t, "Go ReserveOn an engine C drained", err, ErrNoCapacity)
+	wantErr(t, "Go undrains it", g.Undrain(eG), nil)
+
 	// Settings made on one side are seen by the other.
 	if err := g.SetPriority(eC, 7); err != nil {
 		t.Fatal(err)
@@ -181,7 +213,7 @@ func TestRedisInteropCAndGo(t *testing.T) {
 		}
 		total += sc[i].ReservedTotal
 	}
-	if want := uint64(admitted.Load()) + 4; total != want {
+	if want := uint64(admitted.Load()) + 5; total != want {
 		t.Fatalf("reserved total %d, want %d", total, want)
 	}
 	if sc[0].Engine != eC || sc[0].Priority != 7 || sc[1].Engine != eG || sc[1].Healthy {

@@ -4,10 +4,13 @@
 #     (buildtree-pc.sh), so the package builds exactly as it does against an
 #     installed prefix;
 #   - go vet and the tests without cgo (CGO_ENABLED=0: New says ErrNoCgo;
-#     remote tables, pure Go, run against throw-away redis-servers);
+#     the tests of every method run on remote tables, pure Go, against
+#     throw-away redis-servers);
 #   - go vet, gofmt, and the tests with the race detector, once normally
 #     and once with GOGC=1 (the collector runs constantly), with cgo
-#     pointer checks on;
+#     pointer checks on, each on both backends: the tests of every method
+#     on an in-process table (ES_GO_TEST_BACKEND=local) and on a remote one
+#     (ES_GO_TEST_BACKEND=redis; backend_test.go);
 #   - adopt_test.sh: a program outside the repository, built against a
 #     `make install` prefix, the way the README's "Use from Go" says.
 #
@@ -18,7 +21,7 @@ cd "$(dirname "$0")"
 lint_only=
 [ "${1:-}" = --lint ] && lint_only=1
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS"; }
 
 if [ -z "$lint_only" ]; then
   step "cargo build --release"
@@ -50,16 +53,20 @@ else
   echo "note: redis-server not on PATH: the remote-table tests skip" >&2
 fi
 
-step "CGO_ENABLED=0 go test (remote tables over pure Go included)"
-CGO_ENABLED=0 go test -count=1 ./...
+step "CGO_ENABLED=0 go test (every method on remote tables, pure Go)"
+CGO_ENABLED=0 ES_GO_TEST_BACKEND=redis go test -count=1 ./...
 
-step "go test -race"
-go test -race -count=1 ./...
+for backend in local redis; do
+  export ES_GO_TEST_BACKEND=$backend
+  step "go test -race ($backend tables)"
+  go test -race -count=1 ./...
 
-step "GOGC=1 go test -race"
-GOGC=1 go test -race -count=1 ./...
+  step "GOGC=1 go test -race ($backend tables)"
+  GOGC=1 go test -race -count=1 ./...
+done
+unset ES_GO_TEST_BACKEND
 
 step "adopt_test.sh"
 ./adopt_test.sh
 
-echo "bindings/engineslots: all green"
+echo "bindings/engineslots: all green (${SECONDS}s)"

@@ -14,15 +14,13 @@ import (
 )
 
 // The child processes of the shared-table tests: the test binary runs
-// itself with ES_GO_SHARED_ROLE set.
-func TestMain(m *testing.M) {
-	switch os.Getenv("ES_GO_SHARED_ROLE") {
-	case "":
-		os.Exit(m.Run())
-	case "holder":
-		os.Exit(sharedHolder(os.Getenv("ES_GO_SHARED_PATH")))
-	default:
-		os.Exit(3)
+// itself with ES_GO_SHARED_ROLE set (TestMain, backend_test.go).
+func init() {
+	children["ES_GO_SHARED_ROLE"] = func(role string) int {
+		if role == "holder" {
+			return sharedHolder(os.Getenv("ES_GO_SHARED_PATH"))
+		}
+		return 3
 	}
 }
 
@@ -143,49 +141,5 @@ func TestOpenSharedErrors(t *testing.T) {
 	}
 	if _, err := OpenShared(filepath.Join(dir, "x"), &Config{}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("zero config: %v", err)
-	}
-}
-
-// Two Tables over one shared file (as two processes would have): engines,
-// keys and counts are shared; values and pins are each Table's own; the
-// records of engines the other Table removed are dropped by Sync.
-func TestSharedTableGoSide(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "go-side.table")
-	cfg := Config{MaxEngines: 4, MaxTickets: 16, DefaultCapacity: 2}
-	a, err := OpenShared(path, &cfg)
-	wantErr(t, "OpenShared a", err, nil)
-	defer a.Close()
-	b, err := OpenShared(path, nil)
-	wantErr(t, "OpenShared b", err, nil)
-	defer b.Close()
-
-	e, err := a.AddEngineWith(EngineInfo{Key: "x", Value: "a's value"})
-	wantErr(t, "AddEngineWith", err, nil)
-	k, err := b.ReserveKey("x")
-	wantErr(t, "ReserveKey in b", err, nil)
-	if k.Key() != "x" || k.Value() != nil {
-		t.Fatalf("b's ticket: %q %v (values are per Table)", k.Key(), k.Value())
-	}
-	wantErr(t, "SetValue in b", b.SetValue(e, "b's value"), nil)
-	if k2, _ := a.ReserveKey("x"); k2 == nil || k2.Value() != "a's value" {
-		t.Fatalf("a's value changed by b")
-	} else {
-		wantErr(t, "Finish", k2.Finish(), nil)
-	}
-	wantErr(t, "Finish", k.Finish(), nil)
-
-	// a removes x; b's Sync (which adds y) drops b's record of x.
-	wantErr(t, "Remove in a", a.Remove(e), nil)
-	wantErr(t, "Sync in b", b.Sync([]EngineInfo{{Key: "y"}}), nil)
-	if _, ok := b.recs.Load(e); ok {
-		t.Fatal("b kept the record of an engine a removed")
-	}
-	// A shared table's Sync always reads the table: a's changes are seen.
-	y, err := a.FindEngine("y")
-	wantErr(t, "FindEngine y in a", err, nil)
-	wantErr(t, "SetCapacity in a", a.SetCapacity(y, 1), nil)
-	wantErr(t, "Sync in b again", b.Sync([]EngineInfo{{Key: "y"}}), nil)
-	if s, _ := a.EngineStats(y); s.Capacity != 2 {
-		t.Fatalf("b's Sync did not restore y: %+v", s)
 	}
 }

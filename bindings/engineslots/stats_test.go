@@ -1,5 +1,3 @@
-//go:build cgo
-
 package engineslots
 
 import (
@@ -10,6 +8,7 @@ import (
 
 func TestStats(t *testing.T) {
 	tb := newTable(t, func(c *Config) { c.MaxEngines = 200; c.PendingLease = 10 * time.Millisecond })
+	clock := leaseClockOf(t, tb)
 	if s := tb.Stats(); len(s) != 0 {
 		t.Fatalf("empty table: %v", s)
 	}
@@ -20,7 +19,7 @@ func TestStats(t *testing.T) {
 	k1 := mustReserve(t, tb)
 	wantErr(t, "Commit", k1.Commit(), nil)
 	mustReserve(t, tb) // expires
-	time.Sleep(30 * time.Millisecond)
+	clock.advance(30 * time.Millisecond)
 	if tb.ReclaimExpired() != 1 {
 		t.Fatal("no reclaim")
 	}

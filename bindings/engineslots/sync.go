@@ -98,10 +98,11 @@ func IncludePinned() SyncOption {
 // SetExternal on such an engine replaces the derived value and the released
 // units until the next Sync. An engine the list no longer names keeps its
 // last external load, and releases on it free their slot at once again.
-// On a shared table only this process's streams are subtracted: other
-// processes' streams are counted both as active and as external (safe, but
-// engines admit less), so use it there when one process serves the
-// streams.
+// On a shared or remote table only this process's streams are subtracted,
+// and only those it committed since its first Sync with ObservedTotals:
+// other processes' streams (and its own older ones) are counted both as
+// active and as external (safe, but engines admit less), so use it there
+// when one process serves the streams.
 func ObservedTotals(lag time.Duration) SyncOption {
 	return func(o *syncOptions) { o.observed, o.lag = true, lag }
 }
@@ -208,7 +209,7 @@ func (t *Table) sync(engines []EngineInfo, o syncOptions) error {
 		v++
 	}
 	if t.b.shared() {
-		t.pruneRecs(snap)
+		t.pruneRecs(snap, p.added)
 	}
 	t.remember(engines, o, v, &p)
 	return p.err()
@@ -257,6 +258,8 @@ type syncPlan struct {
 	// waiting: an engine missing from the list is draining with tickets
 	// left; a later Sync removes it.
 	waiting bool
+	// added: the engines apply added (or found), live after the read.
+	added []Engine
 }
 
 type syncOpKind uint8
@@ -414,10 +417,24 @@ func (t *Table) apply(p *syncPlan) {
 		case opAdd:
 			rec := newRec(op.key, op.value, false)
 			rec.observed.Store(op.observe)
-			_, _, err = t.add(rec, func(key string) (Engine, bool, error) {
+			var e Engine
+			var created bool
+			e, created, err = t.add(rec, func(key string) (Engine, bool, error) {
+				if t.b.shared() {
+					// Another process may have added it since the
+					// table was read (proxies that share a table all
+					// Sync the same list): found, not ErrExists.
+					return t.b.addOrFind(key, &op.spec)
+				}
 				e, err := t.b.addEngine(key, &op.spec)
 				return e, err == nil, err
 			})
+			if err == nil {
+				p.added = append(p.added, e)
+				if !created {
+					t.adopt(p, e, op)
+				}
+			}
 		case opObserve:
 			// recOf makes the record of an engine this Table has not met
 			// yet (another process's, in a shared table).
@@ -449,6 +466,27 @@ func (t *Table) apply(p *syncPlan) {
 			p.fail(op.key, err)
 		}
 	}
+}
+
+// adopt applies the add op to engine e, which another process added to the
+// shared table after this Sync read it: e is updated as an engine the read
+// had found (settings, undrain, value, observed), with this Sync's locks;
+// what fails is p's.
+func (t *Table) adopt(p *syncPlan, e Engine, op *syncOp) {
+	cur, err := t.b.engineStats(e)
+	r := t.recOf(e)
+	if err == nil && r == nil {
+		err = ErrStale
+	}
+	if err != nil {
+		p.fail(op.key, err)
+		return
+	}
+	r.observed.Store(op.observe)
+	var q syncPlan
+	q.update(&cur, op.spec, !sameValue(r.loadValue(), op.value), op.value)
+	t.apply(&q)
+	p.errs = append(p.errs, q.errs...)
 }
 
 // recOfKnown is e's record if the Table has one (no C call), else nil.

@@ -1,5 +1,3 @@
-//go:build cgo
-
 package engineslots
 
 import (
@@ -114,16 +112,16 @@ func TestSyncErrors(t *testing.T) {
 	tb := newTable(t, func(c *Config) { c.MaxEngines = 3 })
 	err := tb.Sync([]EngineInfo{
 		{Key: "ok1", Capacity: 1},
-		{Key: "", Capacity: 1},               // bad key
-		{Key: strings.Repeat("x", keyMax+1)}, // bad key
-		{Key: "neg", Capacity: -1},           // bad capacity
-		{Key: "big", Capacity: 5000},         // rejected by C
-		{Key: "ext", External: -3},           // bad external
-		{Key: "prio", Priority: 1 << 40},     // outside int32
-		{Key: "ok1", Capacity: 2},            // listed twice
-		{Key: "ok2", Capacity: 2},            // fine
-		{Key: "ok3", Capacity: 2},            // fine
-		{Key: "full", Capacity: 2},           // no slot left
+		{Key: "", Capacity: 1},                    // bad key
+		{Key: strings.Repeat("x", maxKeyLen()+1)}, // bad key
+		{Key: "neg", Capacity: -1},                // bad capacity
+		{Key: "big", Capacity: 5000},              // rejected by C
+		{Key: "ext", External: -3},                // bad external
+		{Key: "prio", Priority: 1 << 40},          // outside int32
+		{Key: "ok1", Capacity: 2},                 // listed twice
+		{Key: "ok2", Capacity: 2},                 // fine
+		{Key: "ok3", Capacity: 2},                 // fine
+		{Key: "full", Capacity: 2},                // no slot left
 	})
 	if err == nil {
 		t.Fatal("no error")
@@ -229,5 +227,99 @@ func TestSyncPinned(t *testing.T) {
 	wantErr(t, "Sync IncludePinned RemoveMissing", tb.Sync(nil, IncludePinned(), RemoveMissing()), nil)
 	if m := byKey(tb); len(m) != 0 {
 		t.Fatalf("RemoveMissing with IncludePinned: %v", m)
+	}
+}
+
+// sharedPair is two Tables on one table that both may change: two opens
+// of a remote table, or of a shared file on the local backend.
+func sharedPair(t *testing.T, cfg Config) (*Table, *Table) {
+	t.Helper()
+	if remoteTests() {
+		a, err := openTestTable(t, cfg)
+		wantErr(t, "open", err, nil)
+		return a, otherTable(t, a)
+	}
+	path := t.TempDir() + "/pair.table"
+	a, err := OpenShared(path, &cfg)
+	wantErr(t, "OpenShared", err, nil)
+	t.Cleanup(func() { _ = a.Close() })
+	b, err := OpenShared(path, nil)
+	wantErr(t, "OpenShared", err, nil)
+	t.Cleanup(func() { _ = b.Close() })
+	return a, b
+}
+
+// Proxies that share a table all Sync the same list: an engine another
+// process adds between this Sync's read of the table and its own add is
+// found and brought to this list's settings, not an ErrExists.
+func TestSyncSharedConcurrentAdd(t *testing.T) {
+	a, b := sharedPair(t, Config{MaxEngines: 4, MaxTickets: 16, DefaultCapacity: 2})
+	h := &snapHook{backend: b.b, n: 2} // 1: the read without the lock; 2: under it
+	h.hook = func() {
+		wantErr(t, "a's Sync", a.Sync([]EngineInfo{{Key: "x", Capacity: 1, Unhealthy: true, Value: "a's"}}), nil)
+	}
+	b.b = h
+	wantErr(t, "b's Sync", b.Sync([]EngineInfo{{Key: "x", Capacity: 3, Value: "b's"}}), nil)
+	b.b = h.backend
+	if h.calls.Load() < 2 {
+		t.Fatalf("b's Sync read the table %d times", h.calls.Load())
+	}
+	m := byKey(b)
+	if x := m["x"]; len(m) != 1 || x.Capacity != 3 || !x.Healthy || x.Draining {
+		t.Fatalf("after both Syncs: %+v", m)
+	}
+	k, err := b.ReserveKey("x")
+	wantErr(t, "ReserveKey", err, nil)
+	if k.Value() != "b's" {
+		t.Fatalf("b's value %v", k.Value())
+	}
+	wantErr(t, "Finish", k.Finish(), nil)
+	if k, err := a.ReserveKey("x"); err != nil || k.Value() != "a's" {
+		t.Fatalf("a's ticket: %v", err)
+	} else {
+		wantErr(t, "Finish", k.Finish(), nil)
+	}
+	// Not pinned in b: b's Sync drains it when its list drops it.
+	wantErr(t, "b's Sync without x", b.Sync(nil), nil)
+	if !byKey(a)["x"].Draining {
+		t.Fatal("an engine b's Sync found was pinned")
+	}
+}
+
+// Two Tables over one shared file or remote table (as two processes would
+// have): engines, keys and counts are shared; values and pins are each
+// Table's own; the records of engines the other Table removed are dropped
+// by Sync.
+func TestSharedTableGoSide(t *testing.T) {
+	a, b := sharedPair(t, Config{MaxEngines: 4, MaxTickets: 16, DefaultCapacity: 2})
+
+	e, err := a.AddEngineWith(EngineInfo{Key: "x", Value: "a's value"})
+	wantErr(t, "AddEngineWith", err, nil)
+	k, err := b.ReserveKey("x")
+	wantErr(t, "ReserveKey in b", err, nil)
+	if k.Key() != "x" || k.Value() != nil {
+		t.Fatalf("b's ticket: %q %v (values are per Table)", k.Key(), k.Value())
+	}
+	wantErr(t, "SetValue in b", b.SetValue(e, "b's value"), nil)
+	if k2, _ := a.ReserveKey("x"); k2 == nil || k2.Value() != "a's value" {
+		t.Fatalf("a's value changed by b")
+	} else {
+		wantErr(t, "Finish", k2.Finish(), nil)
+	}
+	wantErr(t, "Finish", k.Finish(), nil)
+
+	// a removes x; b's Sync (which adds y) drops b's record of x.
+	wantErr(t, "Remove in a", a.Remove(e), nil)
+	wantErr(t, "Sync in b", b.Sync([]EngineInfo{{Key: "y"}}), nil)
+	if _, ok := b.recs.Load(e); ok {
+		t.Fatal("b kept the record of an engine a removed")
+	}
+	// A shared table's Sync always reads the table: a's changes are seen.
+	y, err := a.FindEngine("y")
+	wantErr(t, "FindEngine y in a", err, nil)
+	wantErr(t, "SetCapacity in a", a.SetCapacity(y, 1), nil)
+	wantErr(t, "Sync in b again", b.Sync([]EngineInfo{{Key: "y"}}), nil)
+	if s, _ := a.EngineStats(y); s.Capacity != 2 {
+		t.Fatalf("b's Sync did not restore y: %+v", s)
 	}
 }

@@ -1,5 +1,3 @@
-//go:build cgo
-
 package engineslots
 
 import (
@@ -86,6 +84,7 @@ func TestZeroTicket(t *testing.T) {
 
 func TestFinish(t *testing.T) {
 	tb := newTable(t, func(c *Config) { c.PendingLease = 20 * time.Millisecond })
+	clock := leaseClockOf(t, tb)
 	e := mustAdd(t, tb, "a", 8)
 
 	pending := mustReserve(t, tb)
@@ -112,7 +111,7 @@ func TestFinish(t *testing.T) {
 
 	// Expired: nothing left to do.
 	expired := mustReserve(t, tb)
-	time.Sleep(40 * time.Millisecond)
+	clock.advance(40 * time.Millisecond)
 	if n := tb.ReclaimExpired(); n != 1 {
 		t.Fatalf("ReclaimExpired = %d", n)
 	}
@@ -125,11 +124,12 @@ func TestFinish(t *testing.T) {
 
 func TestPendingLease(t *testing.T) {
 	tb := newTable(t, func(c *Config) { c.PendingLease = 30 * time.Millisecond })
+	clock := leaseClockOf(t, tb)
 	e := mustAdd(t, tb, "a", 1)
 	leaked := mustReserve(t, tb) // forgotten
 	_, err := tb.Reserve()
 	wantErr(t, "full", err, ErrNoCapacity)
-	time.Sleep(60 * time.Millisecond)
+	clock.advance(60 * time.Millisecond)
 	// Reserve reclaims lazily when it finds no room.
 	k := mustReserve(t, tb)
 	wantErr(t, "Commit after expiry", leaked.Commit(), ErrStale)
@@ -138,7 +138,7 @@ func TestPendingLease(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	// Active tickets have no lease here (ActiveLease 0).
-	time.Sleep(60 * time.Millisecond)
+	clock.advance(60 * time.Millisecond)
 	if n := tb.ReclaimExpired(); n != 0 {
 		t.Fatalf("reclaimed %d active tickets without an active lease", n)
 	}
@@ -148,14 +148,15 @@ func TestPendingLease(t *testing.T) {
 func TestActiveLeaseAndTouch(t *testing.T) {
 	const lease = 500 * time.Millisecond
 	tb := newTable(t, func(c *Config) { c.ActiveLease = lease })
+	clock := leaseClockOf(t, tb)
 	e := mustAdd(t, tb, "a", 1)
 	k := mustReserve(t, tb)
 	wantErr(t, "Commit", k.Commit(), nil)
-	time.Sleep(lease * 3 / 5)
+	clock.advance(lease * 3 / 5)
 	wantErr(t, "Touch", k.Touch(), nil)
-	time.Sleep(lease * 3 / 5) // past the first lease: only Touch kept it
+	clock.advance(lease * 3 / 5) // past the first lease: only Touch kept it
 	wantErr(t, "Touch again", k.Touch(), nil)
-	time.Sleep(lease + 100*time.Millisecond)
+	clock.advance(lease + 100*time.Millisecond)
 	if n := tb.ReclaimExpired(); n != 1 {
 		t.Fatalf("ReclaimExpired = %d", n)
 	}
@@ -237,7 +238,8 @@ func TestForeignHandles(t *testing.T) {
 }
 
 // Finish is one call to the C library's es_finish (the one definition of
-// "cancel if pending, release if active"), whatever the ticket's state.
+// "cancel if pending, release if active"), whatever the ticket's state; on
+// a remote table, one round trip to the library's es_finish.
 func TestFinishIsEsFinish(t *testing.T) {
 	tb := newTable(t)
 	mustAdd(t, tb, "a", 2)

@@ -1,5 +1,3 @@
-//go:build cgo
-
 package engineslots
 
 import (
@@ -217,7 +215,7 @@ func TestReserveKey(t *testing.T) {
 	wantErr(t, "ReserveKey unknown", err, ErrNotFound)
 	_, err = tb.ReserveKey("")
 	wantErr(t, "ReserveKey empty", err, ErrInvalid)
-	_, err = tb.ReserveKey(strings.Repeat("k", keyMax+1))
+	_, err = tb.ReserveKey(strings.Repeat("k", maxKeyLen()+1))
 	wantErr(t, "ReserveKey long", err, ErrInvalid)
 	wantErr(t, "Drain", tb.Drain(e), nil)
 	wantErr(t, "Finish", k.Finish(), nil)
@@ -235,7 +233,7 @@ func TestEngineStats(t *testing.T) {
 	k := mustReserve(t, tb)
 	wantErr(t, "Commit", k.Commit(), nil)
 	mustReserve(t, tb)
-	wantErr(t, "setUser", tb.b.(*cBackend).setUser(e, 0xfeedface), nil)
+	wantErr(t, "setUser", tb.b.(interface{ setUser(Engine, uint64) error }).setUser(e, 0xfeedface), nil)
 	s, err := tb.EngineStats(e)
 	wantErr(t, "EngineStats", err, nil)
 	want := EngineStats{Engine: e, Key: "a", Capacity: 3, Active: 1, Pending: 1, External: 1,
@@ -260,14 +258,14 @@ func TestEngineStats(t *testing.T) {
 }
 
 // Keys of ES_KEY_MAX bytes work everywhere a key goes; one more byte is
-// ErrInvalid everywhere. (keyMax is C.ES_KEY_MAX.)
+// ErrInvalid everywhere. (maxKeyLen() is C.ES_KEY_MAX, or KEY_MAX of a remote table.)
 func TestMaxLengthKeys(t *testing.T) {
-	if keyMax < 253 {
-		t.Fatalf("ES_KEY_MAX is %d: a DNS or Kubernetes name does not fit", keyMax)
+	if maxKeyLen() < 253 {
+		t.Fatalf("ES_KEY_MAX is %d: a DNS or Kubernetes name does not fit", maxKeyLen())
 	}
 	tb := newTable(t)
-	long := func(c byte) string { return strings.Repeat(string(c), keyMax) }
-	tooLong := strings.Repeat("x", keyMax+1)
+	long := func(c byte) string { return strings.Repeat(string(c), maxKeyLen()) }
+	tooLong := strings.Repeat("x", maxKeyLen()+1)
 
 	a := mustAdd(t, tb, long('a'), 1)
 	if e, err := tb.FindEngine(long('a')); err != nil || e != a {
@@ -285,7 +283,7 @@ func TestMaxLengthKeys(t *testing.T) {
 		t.Fatalf("ticket key of %d bytes", len(k.Key()))
 	}
 	for _, e := range []Engine{a, b} {
-		if s, err := tb.EngineStats(e); err != nil || len(s.Key) != keyMax {
+		if s, err := tb.EngineStats(e); err != nil || len(s.Key) != maxKeyLen() {
 			t.Fatalf("EngineStats: %d-byte key, %v", len(s.Key), err)
 		}
 	}
@@ -301,4 +299,43 @@ func TestMaxLengthKeys(t *testing.T) {
 	_, err = tb.ReserveKey(tooLong)
 	wantErr(t, "ReserveKey too long", err, ErrInvalid)
 	wantErr(t, "Sync too long", tb.Sync([]EngineInfo{{Key: long('c')}, {Key: tooLong}}), ErrInvalid)
+}
+
+// AddOrFind from two Tables on one table (two processes sharing a file or
+// a remote table): exactly one creator among all the callers of both.
+func TestAddOrFindShared(t *testing.T) {
+	a, b := sharedPair(t, Config{MaxEngines: 4, MaxTickets: 16, DefaultCapacity: 2})
+	var wg sync.WaitGroup
+	var creators atomic.Int32
+	handles := make([]Engine, 16)
+	for i := range handles {
+		tb := a
+		if i%2 == 1 {
+			tb = b
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			e, created, err := tb.AddOrFind(EngineInfo{Key: "shared", Value: i})
+			if err != nil {
+				t.Error(err)
+			}
+			if created {
+				creators.Add(1)
+			}
+			handles[i] = e
+		}(i)
+	}
+	wg.Wait()
+	if creators.Load() != 1 {
+		t.Fatalf("%d creators", creators.Load())
+	}
+	for _, h := range handles {
+		if h != handles[0] || h == 0 {
+			t.Fatalf("different handles %v", handles)
+		}
+	}
+	if m := byKey(a); len(m) != 1 || m["shared"].Engine != handles[0] {
+		t.Fatalf("engines %+v", m)
+	}
 }
