@@ -5,7 +5,8 @@ package engineslots
 // redis://[user:password@]host:port[/db], rediss://... (TLS) or
 // redis+sentinel://host:port[,host:port...]/master-name[/db], with
 // ?timeout_ms=N (default 1000: the longest any one call waits),
-// ?session_ms=N and, on rediss://, ?tls_ca=PATH (docs/REMOTE.md). Every
+// ?session_ms=N, ?confirm=N and ?confirm_ms=M (the confirmed mode, below)
+// and, on rediss://, ?tls_ca=PATH (docs/REMOTE.md). Every
 // process (Go, C, C++ or Rust) that opens the same name on the same server
 // shares one table, with every guarantee of a local table.
 //
@@ -21,6 +22,16 @@ package engineslots
 // reclaimed by its pending lease); ReclaimExpired then returns 0 and Stats
 // nil, and Snapshot returns the error. Close closes the connections; it
 // never deletes the table (see UnlinkRedis).
+//
+// Replication is asynchronous: a primary may acknowledge a write and die
+// before a replica has it. With ?confirm=N every reservation and commit is
+// sent with WAIT N in the same round trip; one that fewer than N replicas
+// confirmed within confirm_ms returns ErrIO (wrapping ENOLINK) and is never
+// used (an unconfirmed reservation is cancelled at once, or reclaimed by
+// its pending lease), so no confirmed admission is lost in a failover to a
+// replica that had it. Handles the new primary never saw are ErrStale,
+// never issued twice. docs/REMOTE.md says what to configure (replicas,
+// min-replicas-to-write, Sentinel) and what holds with and without it.
 //
 // Remote tables are pure Go (a client of the server-side library
 // redis/engine_slots.lua over github.com/redis/go-redis/v9), in builds with
