@@ -15,10 +15,13 @@
 //! * `reply` — the functions' replies;
 //! * `handles` — the 64-bit handles of remote tables and their wire form;
 //! * `nonce` — random session ids and generation nonces;
+//! * `core` — what a table handle and its session thread share, and the
+//!   one way to call the library (reload, recreate, the confirmed mode);
 //! * `session` — the session heartbeat thread;
 //! * `table` — [`RemoteTable`], the table API.
 
 mod conn;
+mod core;
 mod errors;
 mod handles;
 mod library;

@@ -13,7 +13,7 @@
 //! in flight and the close, each bounded by `timeout_ms` (no close when the
 //! last renewal got no answer).
 
-use super::table::Core;
+use super::core::Core;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
