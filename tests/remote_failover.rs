@@ -57,14 +57,20 @@ fn a_write_the_replica_missed_is_refused_or_stale_never_duplicated() {
     };
     let primary = c.primary.url();
     let plain = RemoteTable::open(&primary, "lost", Some(&cfg())).unwrap();
+    // WAIT returns as soon as the replica acknowledges: a long confirm_ms
+    // costs a healthy pair nothing, and keeps a loaded machine (the other
+    // tests' servers) from failing the writes that must be confirmed.
+    let patient_url = format!("{primary}?timeout_ms=10000&confirm=1&confirm_ms=8000");
+    let patient = RemoteTable::open(&patient_url, "lost", None).unwrap();
+    // The one that must fail waits 300 ms.
     let confirmed_url = format!("{primary}?confirm=1&confirm_ms=300");
     let confirmed = RemoteTable::open(&confirmed_url, "lost", None).unwrap();
     assert_eq!(confirmed.confirm_replicas(), 1);
     let e = plain.add_engine(b"e", 4).unwrap();
 
     // Confirmed while the replica listens: it has everything up to here.
-    let kept = confirmed.reserve().unwrap().unwrap();
-    confirmed.commit(kept.ticket).unwrap();
+    let kept = patient.reserve().unwrap().unwrap();
+    patient.commit(kept.ticket).unwrap();
 
     // Cut the replica off: stopped, and its link closed by the primary, so
     // nothing written from now on reaches it (not even from a socket
@@ -139,14 +145,21 @@ fn unconfirmed_writes_fail_fast_and_come_back() {
     let Some(c) = RedisCluster::start_or_skip("unconfirmed", 1, false) else {
         return;
     };
-    let url = format!("{}?confirm=1&confirm_ms=200", c.primary.url());
-    let t = RemoteTable::open(&url, "u", Some(&cfg())).unwrap();
+    // Writes that must be confirmed wait up to 8 s (WAIT returns as soon as
+    // the replica acknowledges); those that must not, 200 ms.
+    let patient = format!(
+        "{}?timeout_ms=10000&confirm=1&confirm_ms=8000",
+        c.primary.url()
+    );
+    let t = RemoteTable::open(&patient, "u", Some(&cfg())).unwrap();
+    let hasty = format!("{}?confirm=1&confirm_ms=200", c.primary.url());
+    let h = RemoteTable::open(&hasty, "u", None).unwrap();
     let e = t.add_engine(b"e", 1).unwrap();
     let r = t.reserve().unwrap().unwrap();
     t.cancel(r.ticket).unwrap();
     c.replicas[0].pause(true);
     for _ in 0..3 {
-        assert_eq!(t.reserve(), Err(Error::Io(libc::ENOLINK)));
+        assert_eq!(h.reserve(), Err(Error::Io(libc::ENOLINK)));
     }
     let st = t.engine_stats(e).unwrap();
     assert_eq!((st.active, st.pending), (0, 0), "unconfirmed: cancelled");
