@@ -58,9 +58,11 @@ func Example() {
 	}
 	defer tb.Close()
 
-	// Every refresh hands the orchestrator's full list to Sync.
+	// Every refresh hands the orchestrator's full list to Sync. engine-a
+	// wins ties on load (without priorities, any of the equally loaded
+	// engines may be picked).
 	if err := tb.Sync([]engineslots.EngineInfo{
-		{Key: "engine-a"},
+		{Key: "engine-a", Priority: 1},
 		{Key: "engine-b"},
 	}); err != nil {
 		fmt.Println("sync:", err)
