@@ -19,9 +19,10 @@ use engine_slots::{Config, Engine, Error, Policy, RemoteTable};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::redis_cluster::{ask, wait_until, RedisCluster};
+use support::shadow::Shadow;
 
 /// Few slots (4) for the 9 client threads, so admissions contend for the
 /// last slot all the time and an overcommit would show.
@@ -197,56 +198,6 @@ fn a_primary_without_enough_replicas_refuses_writes_as_enolink() {
     // Reads still answer, and show nothing was written.
     let st = t.engine_stats(e).unwrap();
     assert_eq!((st.capacity, st.pending, st.reserved_total), (2, 0, 0));
-}
-
-/// A file of `n` u32 counters mapped shared: how many confirmed admissions
-/// the clients hold on each engine, kept by the clients themselves.
-struct Shadow {
-    ptr: *mut AtomicU32,
-    n: usize,
-}
-
-// SAFETY: the mapping is only accessed through atomics.
-unsafe impl Sync for Shadow {}
-
-impl Shadow {
-    fn open(path: &Path, n: usize) -> Shadow {
-        use std::os::unix::io::AsRawFd;
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .unwrap();
-        f.set_len((n * 4) as u64).unwrap();
-        // SAFETY: mapping a file of n*4 bytes we just sized, shared.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                n * 4,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        Shadow { ptr: p.cast(), n }
-    }
-
-    fn at(&self, i: usize) -> &AtomicU32 {
-        assert!(i < self.n);
-        // SAFETY: i < n, inside the mapping; AtomicU32 has u32's layout.
-        unsafe { &*self.ptr.add(i) }
-    }
-}
-
-impl Drop for Shadow {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `open` mapped.
-        unsafe { libc::munmap(self.ptr.cast(), self.n * 4) };
-    }
 }
 
 /// What one client thread saw.

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::redis_server::RedisServer;
+use support::shadow::Shadow;
 
 const ENGINES: usize = 4;
 const CAP: u32 = 3;
@@ -27,55 +28,6 @@ fn cfg(policy: Policy) -> Config {
         pending_lease_ms: 30_000,
         active_lease_ms: 0,
         policy,
-    }
-}
-
-/// A file of `n` u32 counters mapped shared: the shadow count, kept by the
-/// clients themselves, independent of the table.
-struct Shadow {
-    ptr: *mut AtomicU32,
-    n: usize,
-}
-
-// SAFETY: the mapping is only accessed through atomics.
-unsafe impl Sync for Shadow {}
-
-impl Shadow {
-    fn open(path: &Path, n: usize) -> Shadow {
-        use std::os::unix::io::AsRawFd;
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .unwrap();
-        f.set_len((n * 4) as u64).unwrap();
-        // SAFETY: mapping a file of n*4 bytes we just sized, shared.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                n * 4,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        Shadow { ptr: p.cast(), n }
-    }
-    fn at(&self, i: usize) -> &AtomicU32 {
-        assert!(i < self.n);
-        // SAFETY: i < n, inside the mapping; AtomicU32 has u32's layout.
-        unsafe { &*self.ptr.add(i) }
-    }
-}
-
-impl Drop for Shadow {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `open` mapped.
-        unsafe { libc::munmap(self.ptr.cast(), self.n * 4) };
     }
 }
 

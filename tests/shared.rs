@@ -3,12 +3,15 @@
 //! The test binary re-executes itself (`child_entry` with `ES_SHM_ROLE` set)
 //! to get independent processes without `fork` in a threaded harness.
 
+mod support;
+
 use engine_slots::{Config, Error, Policy, SharedView, Table};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use support::shadow::Shadow;
 
 const CAP: u32 = 2;
 const ENGINES: usize = 4;
@@ -50,44 +53,6 @@ fn spawn(role: &str, path: &Path, extra: &[(&str, String)]) -> Child {
     c.spawn().unwrap()
 }
 
-/// A file of `n` u32 counters mapped shared: the independent shadow count.
-struct Shadow {
-    ptr: *mut AtomicU32,
-    n: usize,
-}
-
-impl Shadow {
-    fn open(path: &Path, n: usize) -> Shadow {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .unwrap();
-        f.set_len((n * 4) as u64).unwrap();
-        use std::os::fd::AsRawFd;
-        // SAFETY: a shared mapping of a file we just sized to n*4 bytes.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                n * 4,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        Shadow { ptr: p.cast(), n }
-    }
-    fn get(&self, i: usize) -> &AtomicU32 {
-        assert!(i < self.n);
-        // SAFETY: in bounds of the live mapping; u32 atomics are plain memory.
-        unsafe { &*self.ptr.add(i) }
-    }
-}
-
 /// Entry point of the child processes (a no-op in a normal test run).
 #[test]
 fn child_entry() {
@@ -107,15 +72,15 @@ fn child_entry() {
                     continue;
                 };
                 let i = keys.iter().position(|&k| k == r.engine).unwrap();
-                let now = shadow.get(i).fetch_add(1, Ordering::SeqCst) + 1;
+                let now = shadow.at(i).fetch_add(1, Ordering::SeqCst) + 1;
                 assert!(now <= CAP, "engine {i} has {now} holders across processes");
                 if n % 3 == 0 {
-                    shadow.get(i).fetch_sub(1, Ordering::SeqCst);
+                    shadow.at(i).fetch_sub(1, Ordering::SeqCst);
                     t.cancel(r.ticket).unwrap();
                 } else {
                     t.commit(r.ticket).unwrap();
                     t.touch(r.ticket).unwrap();
-                    shadow.get(i).fetch_sub(1, Ordering::SeqCst);
+                    shadow.at(i).fetch_sub(1, Ordering::SeqCst);
                     t.release(r.ticket).unwrap();
                 }
                 n += 1;
@@ -209,7 +174,7 @@ fn processes_share_one_table_without_overcommit() {
     for (i, e) in engines.iter().enumerate() {
         let s = t.engine_stats(*e).unwrap();
         assert_eq!((s.active, s.pending), (0, 0));
-        assert_eq!(shadow.get(i).load(Ordering::SeqCst), 0);
+        assert_eq!(shadow.at(i).load(Ordering::SeqCst), 0);
     }
     let admitted: u64 = t.snapshot().iter().map(|s| s.reserved_total).sum();
     assert_eq!(admitted, total);

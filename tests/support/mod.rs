@@ -5,3 +5,4 @@ pub mod backends;
 pub mod fake_server;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod shadow;
