@@ -245,69 +245,22 @@ func TestRedisAdmissionAcrossTables(t *testing.T) {
 	cfg := redisConfig()
 	a := openRedisT(t, url, "go-admission", &cfg)
 	b := openRedisT(t, url, "go-admission", nil)
-	mustAdd(t, a, "only", 2)
-
-	var inFlight, peak, admitted atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for g := 0; g < 20; g++ {
-		tb := a
-		if g%2 == 1 {
-			tb = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				k, err := tb.Reserve()
-				if errors.Is(err, ErrNoCapacity) {
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				if err != nil {
-					errs <- fmt.Errorf("Reserve: %w", err)
-					return
-				}
-				n := inFlight.Add(1)
-				for {
-					p := peak.Load()
-					if n <= p || peak.CompareAndSwap(p, n) {
-						break
-					}
-				}
-				admitted.Add(1)
-				if err := k.Commit(); err != nil {
-					errs <- fmt.Errorf("Commit: %w", err)
-					return
-				}
-				time.Sleep(2 * time.Millisecond)
-				inFlight.Add(-1)
-				if err := k.Release(); err != nil {
-					errs <- fmt.Errorf("Release: %w", err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if p := peak.Load(); p > 2 {
+	e := mustAdd(t, a, "only", 2)
+	admitted, peak := contend(t, []*Table{a, b}, 20, 1500*time.Millisecond, 2*time.Millisecond,
+		map[Engine]int64{e: 2})
+	if p := peak; p > 2 {
 		t.Fatalf("%d admitted at once on capacity 2", p)
 	}
-	if admitted.Load() < 10 {
-		t.Fatalf("only %d admissions in 1.5s", admitted.Load())
+	if admitted < 10 {
+		t.Fatalf("only %d admissions in 1.5s", admitted)
 	}
 	for _, tb := range []*Table{a, b} {
 		if st := tb.Stats(); len(st) != 1 || st[0].Active != 0 || st[0].Pending != 0 ||
-			st[0].ReservedTotal != uint64(admitted.Load()) {
-			t.Fatalf("Stats after %d admissions: %+v", admitted.Load(), st)
+			st[0].ReservedTotal != uint64(admitted) {
+			t.Fatalf("Stats after %d admissions: %+v", admitted, st)
 		}
 	}
-	t.Logf("%d admissions, peak %d", admitted.Load(), peak.Load())
+	t.Logf("%d admissions, peak %d", admitted, peak)
 }
 
 func TestRedisErrors(t *testing.T) {
@@ -378,4 +331,70 @@ func TestRedisServerGone(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+// contend runs goroutines that reserve, commit, hold the stream for hold,
+// and release, on tables[i%len(tables)] in turn, until d has passed. It
+// counts streams as the goroutines see them: any engine above capOf (its
+// capacity) is a test error. It returns the admissions and the peak of
+// streams held at once across all engines.
+func contend(t *testing.T, tables []*Table, goroutines int, d, hold time.Duration,
+	capOf map[Engine]int64) (admitted, peak int64) {
+	t.Helper()
+	var inFlight, top, n atomic.Int64
+	per := make(map[Engine]*atomic.Int64, len(capOf))
+	for e := range capOf {
+		per[e] = new(atomic.Int64)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*goroutines)
+	deadline := time.Now().Add(d)
+	for i := 0; i < goroutines; i++ {
+		tb := tables[i%len(tables)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				k, err := tb.Reserve()
+				if errors.Is(err, ErrNoCapacity) {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				if err != nil {
+					errs <- fmt.Errorf("Reserve: %w", err)
+					return
+				}
+				e := k.Engine()
+				on, known := per[e]
+				if !known {
+					errs <- fmt.Errorf("admitted on unknown engine %v", e)
+					return
+				}
+				if m := on.Add(1); m > capOf[e] {
+					errs <- fmt.Errorf("engine %v: %d admitted, capacity %d", e, m, capOf[e])
+				}
+				held := inFlight.Add(1)
+				for p := top.Load(); held > p && !top.CompareAndSwap(p, held); p = top.Load() {
+				}
+				n.Add(1)
+				if err := k.Commit(); err != nil {
+					errs <- fmt.Errorf("Commit: %w", err)
+					return
+				}
+				time.Sleep(hold)
+				on.Add(-1)
+				inFlight.Add(-1)
+				if err := k.Release(); err != nil {
+					errs <- fmt.Errorf("Release: %w", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	return n.Load(), top.Load()
 }

@@ -4,9 +4,6 @@ package engineslots
 
 import (
 	"errors"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -134,61 +131,13 @@ func TestRedisInteropCAndGo(t *testing.T) {
 	}
 
 	// Admissions from both never exceed capacity: 3 + 2 across 2 engines.
-	var inFlight, peak, admitted atomic.Int64
-	per := map[Engine]*atomic.Int64{eC: {}, eG: {}}
-	capOf := map[Engine]int64{eC: 3, eG: 2}
-	var wg sync.WaitGroup
-	errs := make(chan error, 40)
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for i := 0; i < 24; i++ {
-		tb := c
-		if i%2 == 1 {
-			tb = g
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				k, err := tb.Reserve()
-				if errors.Is(err, ErrNoCapacity) {
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				if err != nil {
-					errs <- fmt.Errorf("Reserve: %w", err)
-					return
-				}
-				n := inFlight.Add(1)
-				if m := per[k.Engine()].Add(1); m > capOf[k.Engine()] {
-					errs <- fmt.Errorf("engine %v: %d admitted, capacity %d", k.Engine(), m, capOf[k.Engine()])
-				}
-				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-				}
-				admitted.Add(1)
-				if err := k.Commit(); err != nil {
-					errs <- fmt.Errorf("Commit: %w", err)
-					return
-				}
-				time.Sleep(time.Millisecond)
-				per[k.Engine()].Add(-1)
-				inFlight.Add(-1)
-				if err := k.Release(); err != nil {
-					errs <- fmt.Errorf("Release: %w", err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if p := peak.Load(); p > 5 {
+	admitted, peak := contend(t, []*Table{c, g}, 24, 1500*time.Millisecond, time.Millisecond,
+		map[Engine]int64{eC: 3, eG: 2})
+	if p := peak; p > 5 {
 		t.Fatalf("%d admitted at once on total capacity 5", p)
 	}
-	if admitted.Load() < 10 {
-		t.Fatalf("only %d admissions", admitted.Load())
+	if admitted < 10 {
+		t.Fatalf("only %d admissions", admitted)
 	}
 
 	// Stats agree, to the last field.
@@ -213,7 +162,7 @@ func TestRedisInteropCAndGo(t *testing.T) {
 		}
 		total += sc[i].ReservedTotal
 	}
-	if want := uint64(admitted.Load()) + 5; total != want {
+	if want := uint64(admitted) + 5; total != want {
 		t.Fatalf("reserved total %d, want %d", total, want)
 	}
 	if sc[0].Engine != eC || sc[0].Priority != 7 || sc[1].Engine != eG || sc[1].Healthy {
@@ -227,5 +176,5 @@ func TestRedisInteropCAndGo(t *testing.T) {
 			t.Fatalf("TicketCounts %+v", n)
 		}
 	}
-	t.Logf("%d admissions from C and Go, peak %d", admitted.Load(), peak.Load())
+	t.Logf("%d admissions from C and Go, peak %d", admitted, peak)
 }
